@@ -1,0 +1,1 @@
+"""outage-miner: notice online-service outages from what users post."""

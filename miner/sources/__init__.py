@@ -1,0 +1,1 @@
+"""Where posts come from: files on disk (`files`, `records`) and live APIs (`miner.collect`)."""

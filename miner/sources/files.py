@@ -1,0 +1,174 @@
+"""Stream raw records out of JSONL, JSON (X API v2 pages), CSV and Parquet files, gzip allowed.
+
+Readers yield `RawRecord`s one at a time so memory stays flat whatever the file size; a line
+that cannot even be decoded is yielded as a record carrying its error, so the caller can
+quarantine it and go on.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+from miner.errors import BadInput
+
+# csv refuses fields over 128 KiB by default and then cannot resume; let oversized texts
+# through the parser so the validator can reject them one by one with a reason.
+CSV_FIELD_LIMIT = 64 * 1024 * 1024
+PARQUET_BATCH_ROWS = 10_000
+FORMATS = ("jsonl", "json", "csv", "parquet")
+
+
+@dataclass(slots=True)
+class RawRecord:
+    """One input row before validation: its position, its fields, or why it is unreadable."""
+
+    line: int
+    fields: dict[str, Any] = field(default_factory=dict)
+    error: str = ""
+    raw_text: str = ""
+
+
+def detect_format(path: Path) -> str:
+    """The format from the file name, ignoring a trailing .gz."""
+    suffixes = [s.lower() for s in path.suffixes if s.lower() != ".gz"]
+    ext = suffixes[-1].lstrip(".") if suffixes else ""
+    if ext == "ndjson":
+        return "jsonl"
+    if ext not in FORMATS:
+        raise BadInput(f"{path}: unknown format {ext or '(no extension)'!r}; use one of {', '.join(FORMATS)}")
+    return ext
+
+
+def open_binary(path: Path) -> IO[bytes]:
+    """Open a file for reading bytes, transparently gunzipping; one-line error if unreadable."""
+    if not path.exists():
+        raise BadInput(f"{path}: no such file")
+    if not path.is_file():
+        raise BadInput(f"{path}: not a regular file")
+    try:
+        handle = path.open("rb")
+    except OSError as exc:
+        raise BadInput(f"{path}: cannot read ({exc.strerror})") from exc
+    if handle.read(2) == b"\x1f\x8b":
+        handle.seek(0)
+        return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
+    handle.seek(0)
+    return handle
+
+
+def _x_page_records(page: dict[str, Any]) -> list[dict[str, Any]]:
+    """Flatten an X API v2 response page: each tweet gets its author's username and metrics."""
+    users = {u.get("id"): u for u in (page.get("includes") or {}).get("users", []) if isinstance(u, dict)}
+    out = []
+    for tweet in page.get("data") or []:
+        if isinstance(tweet, dict):
+            user = users.get(tweet.get("author_id"), {})
+            out.append({**tweet, "username": user.get("username", tweet.get("author_id", ""))})
+        else:
+            out.append({"__error__": "tweet in 'data' is not an object"})
+    return out
+
+
+def _expand(obj: Any) -> list[dict[str, Any]]:
+    if isinstance(obj, dict) and "data" in obj and isinstance(obj["data"], list):
+        return _x_page_records(obj)
+    if isinstance(obj, dict):
+        return [obj]
+    if isinstance(obj, list):
+        return [r for item in obj for r in _expand(item)]
+    return [{"__error__": f"expected a JSON object, got {type(obj).__name__}"}]
+
+
+def _records_from_json_value(line: int, obj: Any, text: str) -> Iterator[RawRecord]:
+    for rec in _expand(obj):
+        if "__error__" in rec:
+            yield RawRecord(line, error=rec["__error__"], raw_text=text)
+        else:
+            yield RawRecord(line, fields=rec)
+
+
+def read_jsonl(stream: IO[bytes]) -> Iterator[RawRecord]:
+    """One JSON value per line; a line may also be a whole X API v2 page."""
+    for number, raw in enumerate(stream, start=1):
+        try:
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield RawRecord(
+                number, error=f"invalid UTF-8 at byte {exc.start}", raw_text=raw.decode("utf-8", "replace")
+            )
+            continue
+        if not text.strip():
+            continue
+        try:
+            obj = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield RawRecord(number, error=f"malformed JSON: {exc.msg} (column {exc.colno})", raw_text=text)
+            continue
+        yield from _records_from_json_value(number, obj, text)
+
+
+def read_json(stream: IO[bytes]) -> Iterator[RawRecord]:
+    """A whole-file JSON document: an X API v2 page, a list of pages or a list of posts."""
+    try:
+        obj = json.loads(stream.read().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadInput(f"not a valid JSON document ({exc}); use JSONL for one record per line") from exc
+    yield from _records_from_json_value(1, obj, "")
+
+
+def _has_surrogates(value: str) -> bool:
+    return any("\udc80" <= ch <= "\udcff" for ch in value)
+
+
+def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
+    """CSV with a header row; fields holding invalid UTF-8 make that row a reject, not a crash."""
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
+    reader = csv.DictReader(text)
+    for row in reader:
+        line = reader.line_num
+        if None in row:
+            yield RawRecord(line, error="more fields than the header", raw_text=repr(row)[:2000])
+        elif any(isinstance(v, str) and _has_surrogates(v) for v in row.values()):
+            yield RawRecord(line, error="invalid UTF-8", raw_text=repr(row)[:2000])
+        else:
+            yield RawRecord(line, fields={k: v for k, v in row.items() if v is not None})
+
+
+def read_parquet(path: Path) -> Iterator[RawRecord]:
+    """Parquet in record batches, so a large file never sits in memory whole."""
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise BadInput(f"{path}: not a readable Parquet file ({exc})") from exc
+    line = 0
+    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+        for row in batch.to_pylist():
+            line += 1
+            yield RawRecord(line, fields=row)
+
+
+def read_records(path: Path, stream: IO[bytes] | None = None) -> Iterator[RawRecord]:
+    """All raw records of one input file, whatever its format."""
+    fmt = detect_format(path) if stream is None or path.name != "-" else "jsonl"
+    if fmt == "parquet":
+        yield from read_parquet(path)
+        return
+    handle = stream or open_binary(path)
+    reader = {"jsonl": read_jsonl, "json": read_json, "csv": read_csv}[fmt]
+    try:
+        yield from reader(handle)
+    except (OSError, EOFError, gzip.BadGzipFile) as exc:
+        raise BadInput(f"{path}: read failed ({exc})") from exc
+    finally:
+        if stream is None:
+            handle.close()

@@ -1,0 +1,252 @@
+"""The store: SQLAlchemy Core tables for posts, predictions, incidents and checkpoints.
+
+Default is a SQLite file (`data/miner.db`, WAL mode so the dashboard reads while a collector
+writes); any SQLAlchemy URL in `MINER_DB_URL` works with the same code. Schema changes go
+through `MIGRATIONS`: each entry upgrades the schema by one version and `schema_version`
+records where a database stands (see README, "Database").
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    DateTime,
+    Engine,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    create_engine,
+    event,
+    select,
+)
+from sqlalchemy.engine import Connection
+
+from miner.labels import TYPES
+from miner.post import Post
+
+DEFAULT_DB_URL = "sqlite:///data/miner.db"
+# Posts per INSERT batch: large enough to amortise round trips, small enough for SQLite's
+# variable limit when looking up existing keys.
+WRITE_BATCH = 500
+
+metadata = MetaData()
+
+schema_version = Table("schema_version", metadata, Column("version", Integer, nullable=False))
+
+posts = Table(
+    "posts",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("id", String(128), primary_key=True),
+    Column("service", String(64), nullable=False, default=""),
+    Column("text", Text, nullable=False),
+    Column("lang", String(8), nullable=False, default=""),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("author", String(128), nullable=False, default=""),
+    Column("url", Text, nullable=False, default=""),
+    Column("likes", Integer),
+    Column("reposts", Integer),
+    Column("replies", Integer),
+    Column("raw", JSON),
+    Column("ingested_at", DateTime(timezone=True), nullable=False),
+    Index("ix_posts_service_time", "service", "created_at"),
+    Index("ix_posts_time", "created_at"),
+)
+
+predictions = Table(
+    "predictions",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("post_id", String(128), primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("lang", String(8), nullable=False, default=""),
+    Column("is_outage", Boolean, nullable=False),
+    Column("outage_prob", Float, nullable=False),
+    *(Column(f"p_{t}", Float, nullable=False) for t in TYPES),
+    *(Column(f"t_{t}", Boolean, nullable=False) for t in TYPES),
+    Column("classified_at", DateTime(timezone=True), nullable=False),
+    Index("ix_predictions_model", "model_version", "is_outage"),
+)
+
+incidents = Table(
+    "incidents",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("service", String(64), nullable=False),
+    Column("start", DateTime(timezone=True), nullable=False),
+    Column("detected_at", DateTime(timezone=True), nullable=False),
+    Column("peak", DateTime(timezone=True), nullable=False),
+    Column("end", DateTime(timezone=True), nullable=False),
+    Column("peak_count", Float, nullable=False),
+    Column("expected_at_peak", Float, nullable=False),
+    Column("level", String(16), nullable=False),
+    Column("type_shares", JSON),
+    Column("model_version", String(64), nullable=False, default=""),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_incidents_service_start", "service", "start", unique=True),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("source", String(32), primary_key=True),
+    Column("query", String(512), primary_key=True),
+    Column("state", JSON, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+)
+
+
+def _v1_initial(conn: Connection) -> None:
+    """Version 1: the tables above."""
+    metadata.create_all(conn, tables=[posts, predictions, incidents, checkpoints])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+"""Entry i upgrades a database from version i to i + 1. Append, never edit a released entry."""
+
+
+def db_url(url: str | None = None) -> str:
+    """The database URL: the argument, else `MINER_DB_URL`, else the SQLite default."""
+    return url or os.environ.get("MINER_DB_URL") or DEFAULT_DB_URL
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")  # readers never block the collector's writes
+    cur.execute("PRAGMA synchronous=NORMAL")  # safe with WAL, much faster than FULL
+    cur.execute("PRAGMA busy_timeout=10000")  # wait for a writer instead of failing at once
+    cur.close()
+
+
+def connect(url: str | None = None, *, migrate_schema: bool = True) -> Engine:
+    """Open the store, creating the SQLite folder and upgrading the schema when needed."""
+    url = db_url(url)
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        os.makedirs(os.path.dirname(os.path.abspath(url.removeprefix("sqlite:///"))), exist_ok=True)
+    engine = create_engine(url)
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    if migrate_schema:
+        migrate(engine)
+    return engine
+
+
+def current_version(conn: Connection) -> int:
+    """The schema version of a database (0 when it is empty)."""
+    if not conn.dialect.has_table(conn, "schema_version"):
+        return 0
+    return conn.execute(select(schema_version.c.version)).scalar() or 0
+
+
+def migrate(engine: Engine) -> int:
+    """Apply pending migrations in one transaction; returns the resulting version."""
+    with engine.begin() as conn:
+        metadata.create_all(conn, tables=[schema_version])
+        version = current_version(conn)
+        for step in MIGRATIONS[version:]:
+            step(conn)
+        if version == 0:
+            conn.execute(schema_version.insert().values(version=len(MIGRATIONS)))
+        elif version < len(MIGRATIONS):
+            conn.execute(schema_version.update().values(version=len(MIGRATIONS)))
+    return len(MIGRATIONS)
+
+
+def _post_row(post: Post, now: datetime) -> dict[str, Any]:
+    return {
+        "source": post.source,
+        "id": post.id,
+        "service": post.service,
+        "text": post.text,
+        "lang": post.lang,
+        "created_at": post.created_at.astimezone(UTC),
+        "author": post.author,
+        "url": post.url,
+        "likes": post.likes,
+        "reposts": post.reposts,
+        "replies": post.replies,
+        "raw": post.raw or None,
+        "ingested_at": now,
+    }
+
+
+def _existing_keys(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Which of these (source, id) keys are stored; one query per source in the batch."""
+    by_source: dict[str, list[str]] = {}
+    for source, post_id in keys:
+        by_source.setdefault(source, []).append(post_id)
+    found: set[tuple[str, str]] = set()
+    for source, ids in by_source.items():
+        query = select(posts.c.id).where(posts.c.source == source, posts.c.id.in_(ids))
+        found.update((source, i) for (i,) in conn.execute(query))
+    return found
+
+
+def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
+    """Insert posts not stored yet (by source and id); returns how many were new.
+
+    Runs inside the caller's transaction so a collector can save its checkpoint atomically.
+    """
+    unique: dict[tuple[str, str], Post] = {}
+    for post in batch:
+        unique.setdefault((post.source, post.id), post)
+    keys = list(unique)
+    now = datetime.now(UTC)
+    inserted = 0
+    for start in range(0, len(keys), WRITE_BATCH):
+        chunk = keys[start : start + WRITE_BATCH]
+        existing = _existing_keys(conn, chunk)
+        fresh = [k for k in chunk if k not in existing]
+        if fresh:
+            conn.execute(posts.insert(), [_post_row(unique[k], now) for k in fresh])
+            inserted += len(fresh)
+    return inserted
+
+
+def row_to_post(row: Any) -> Post:
+    """Rebuild a Post from a `posts` row (SQLite returns naive datetimes: they are UTC)."""
+    created = row.created_at if row.created_at.tzinfo else row.created_at.replace(tzinfo=UTC)
+    return Post(
+        source=row.source,
+        id=row.id,
+        text=row.text,
+        created_at=created,
+        service=row.service,
+        lang=row.lang,
+        author=row.author,
+        url=row.url,
+        likes=row.likes,
+        reposts=row.reposts,
+        replies=row.replies,
+        raw=row.raw or {},
+    )
+
+
+def load_checkpoint(conn: Connection, source: str, query: str) -> dict[str, Any]:
+    """A collector's saved position for one query ({} when it never ran)."""
+    row = conn.execute(
+        select(checkpoints.c.state).where(checkpoints.c.source == source, checkpoints.c.query == query)
+    ).first()
+    if row is None:
+        return {}
+    return row.state if isinstance(row.state, dict) else json.loads(row.state)
+
+
+def save_checkpoint(conn: Connection, source: str, query: str, state: dict[str, Any]) -> None:
+    """Upsert a checkpoint portably (delete then insert, inside the caller's transaction)."""
+    conn.execute(checkpoints.delete().where(checkpoints.c.source == source, checkpoints.c.query == query))
+    conn.execute(
+        checkpoints.insert().values(source=source, query=query, state=state, updated_at=datetime.now(UTC))
+    )

@@ -1,0 +1,65 @@
+"""`miner import` as a user runs it: summary, errors as one line with exit code 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from sqlalchemy import func, select
+
+from miner import store
+
+
+def test_import_prints_summary_and_writes_rejects(run_cli, tmp_path: Path, db_url: str) -> None:
+    path = tmp_path / "posts.jsonl"
+    path.write_text(
+        json.dumps({"id": "1", "text": "is instagram down?", "created_at": "2024-07-19T17:00:00Z"})
+        + "\n"
+        + "{broken\n"
+    )
+    result = run_cli("import", str(path), "--service", "instagram", "--db", db_url)
+    assert result.code == 0, result.err
+    assert "Import summary" in result.err and "1 rejected rows" in result.err
+    assert (tmp_path / "posts.jsonl.rejected.jsonl").exists()
+    with store.connect(db_url).connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 1
+        assert conn.execute(select(store.posts.c.service)).scalar() == "instagram"
+
+
+def test_missing_file_is_one_line_exit_2_and_store_untouched(run_cli, tmp_path: Path) -> None:
+    db = tmp_path / "never.db"
+    result = run_cli("import", str(tmp_path / "absent.csv"), "--db", f"sqlite:///{db}")
+    assert result.code == 2
+    assert result.err.strip().splitlines() == [f"error: {tmp_path / 'absent.csv'}: no such file"]
+    assert not db.exists()
+
+
+def test_unknown_format_and_directory(run_cli, tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "notes.txt").write_text("hello")
+    assert "unknown format" in run_cli("import", str(tmp_path / "notes.txt"), "--db", db_url).err
+    result = run_cli("import", str(tmp_path), "--db", db_url)
+    assert result.code == 2
+
+
+def test_column_mapping_options(run_cli, tmp_path: Path, db_url: str) -> None:
+    path = tmp_path / "custom.csv"
+    path.write_text("ref,message,posted\nA1,plus de réseau,2024-07-19T17:00:00+02:00\n")
+    result = run_cli(
+        "import",
+        str(path),
+        "--text-col",
+        "message",
+        "--time-col",
+        "posted",
+        "--id-col",
+        "ref",
+        "--source",
+        "mastodon",
+        "--db",
+        db_url,
+    )
+    assert result.code == 0, result.err
+    with store.connect(db_url).connect() as conn:
+        row = conn.execute(select(store.posts)).one()
+    assert (row.source, row.id, row.text) == ("mastodon", "A1", "plus de réseau")
+    assert store.row_to_post(row).created_at.hour == 15

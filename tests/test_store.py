@@ -1,0 +1,116 @@
+"""The store on a real SQLite file: round-trips, idempotent writes, migrations, checkpoints."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+
+from sqlalchemy import func, select
+
+from miner import store
+from miner.post import Post
+
+
+def _post(i: int, **kw) -> Post:
+    base = {
+        "source": "x",
+        "id": str(i),
+        "text": f"twitter est en panne {i} 🙃",
+        "created_at": datetime(2024, 7, 19, 17, i % 60, tzinfo=UTC),
+    }
+    return Post(**(base | kw))
+
+
+def test_round_trip_keeps_every_field(engine) -> None:
+    post = Post(
+        source="bluesky",
+        id="at://did:plc:abc/app.bsky.feed.post/3k",
+        text="l'appli plante encore\nsur iOS",
+        created_at=datetime(2024, 7, 19, 19, 5, 30, tzinfo=timezone(timedelta(hours=2))),
+        service="instagram",
+        lang="fr",
+        author="anon:0123456789abcdef",
+        url="https://bsky.app/profile/x/post/3k",
+        likes=3,
+        reposts=0,
+        replies=None,
+        raw={"nested": {"a": [1, 2]}, "lang": "fr"},
+    )
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [post]) == 1
+    with engine.connect() as conn:
+        (row,) = conn.execute(select(store.posts)).all()
+    back = store.row_to_post(row)
+    assert back == Post(**_as_utc(post))
+    assert back.created_at.tzinfo is not None
+    assert back.created_at == datetime(2024, 7, 19, 17, 5, 30, tzinfo=UTC)
+
+
+def _as_utc(post: Post) -> dict:
+    fields = {f: getattr(post, f) for f in post.__slots__}
+    fields["created_at"] = post.created_at.astimezone(UTC)
+    return fields
+
+
+def test_reinserting_never_duplicates(engine) -> None:
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(1), _post(2), _post(2)]) == 2
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(2), _post(3)]) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 3
+
+
+def test_same_id_in_another_source_is_another_post(engine) -> None:
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(1), _post(1, source="mastodon")]) == 2
+
+
+def test_large_batches_are_split_and_counted(engine) -> None:
+    many = [_post(i) for i in range(store.WRITE_BATCH * 2 + 7)]
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, many) == len(many)
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, many) == 0
+
+
+def test_schema_is_versioned_and_migrate_is_idempotent(engine) -> None:
+    assert store.migrate(engine) == len(store.MIGRATIONS)
+    with engine.connect() as conn:
+        assert store.current_version(conn) == len(store.MIGRATIONS)
+        assert conn.execute(select(func.count()).select_from(store.schema_version)).scalar() == 1
+
+
+def test_sqlite_runs_in_wal_mode(engine) -> None:
+    with engine.connect() as conn:
+        assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
+
+
+def test_checkpoint_upsert(engine) -> None:
+    with engine.begin() as conn:
+        assert store.load_checkpoint(conn, "x", "q") == {}
+        store.save_checkpoint(conn, "x", "q", {"since_id": "10"})
+        store.save_checkpoint(conn, "x", "q", {"since_id": "12"})
+        store.save_checkpoint(conn, "x", "other", {"since_id": "1"})
+    with engine.connect() as conn:
+        assert store.load_checkpoint(conn, "x", "q") == {"since_id": "12"}
+
+
+def test_rolled_back_transaction_keeps_posts_and_checkpoint_together(engine) -> None:
+    try:
+        with engine.begin() as conn:
+            store.insert_posts(conn, [_post(1)])
+            store.save_checkpoint(conn, "x", "q", {"since_id": "1"})
+            raise RuntimeError("killed mid-page")
+    except RuntimeError:
+        pass
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 0
+        assert store.load_checkpoint(conn, "x", "q") == {}
+
+
+def test_db_url_prefers_argument_then_environment(monkeypatch) -> None:
+    monkeypatch.setenv("MINER_DB_URL", "postgresql+psycopg://u@127.0.0.1/db")
+    assert store.db_url("sqlite:///a.db") == "sqlite:///a.db"
+    assert store.db_url() == "postgresql+psycopg://u@127.0.0.1/db"
+    monkeypatch.delenv("MINER_DB_URL")
+    assert store.db_url() == store.DEFAULT_DB_URL
