@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine
+from sqlalchemy import Engine, create_engine, make_url, text
 
 from miner import store
 
@@ -22,10 +24,36 @@ def _fixed_salt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MINER_DB_URL", raising=False)
 
 
-@pytest.fixture
-def db_url(tmp_path: Path) -> str:
-    """URL of a fresh SQLite database file."""
-    return f"sqlite:///{tmp_path / 'miner.db'}"
+def _fresh_pg_database(admin_url: str) -> Iterator[str]:
+    """Create a throwaway database on the test server, yield its URL, drop it afterwards."""
+    name = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh database: a SQLite file, and a real PostgreSQL database.
+
+    PostgreSQL comes from MINER_TEST_PG_URL (`.ci/pg.sh start` sets it up); it is skipped only
+    when that variable is unset outside CI.
+    """
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'miner.db'}"
+        return
+    admin_url = os.environ.get("MINER_TEST_PG_URL")
+    if not admin_url:
+        if os.environ.get("CI"):
+            pytest.fail("MINER_TEST_PG_URL is unset in CI: .ci/run must start PostgreSQL")
+        pytest.skip("MINER_TEST_PG_URL unset: PostgreSQL tests run in CI (see .ci/pg.sh)")
+    yield from _fresh_pg_database(admin_url)
 
 
 @pytest.fixture

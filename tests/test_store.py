@@ -80,8 +80,8 @@ def test_schema_is_versioned_and_migrate_is_idempotent(engine) -> None:
         assert conn.execute(select(func.count()).select_from(store.schema_version)).scalar() == 1
 
 
-def test_sqlite_runs_in_wal_mode(engine) -> None:
-    with engine.connect() as conn:
+def test_sqlite_runs_in_wal_mode(tmp_path) -> None:
+    with store.connect(f"sqlite:///{tmp_path / 'wal.db'}").connect() as conn:
         assert conn.exec_driver_sql("PRAGMA journal_mode").scalar() == "wal"
 
 
