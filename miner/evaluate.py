@@ -1,0 +1,121 @@
+"""Score the spike detector on labelled data: `python -m miner.evaluate nab PATH`.
+
+NAB realTweets (five tweet-volume series at 5-minute bins, labels.json with "windows" and "anomalies")
+is scored the way NAB counts detections: a labelled window is found when an alarm (an incident's
+`detected_at`) falls inside it; an alarm outside every window is a false alarm; alarms in the
+probationary period are ignored. NAB's sweeper sets that period to min(floor(15 % of rows), 750 rows)
+(nab/sweeper.py, `_getProbationaryLength`), so every labelled window of these series can be found.
+The delay is detected_at minus the window's first labelled anomaly (negative = before the label).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from statistics import median
+from typing import Any
+
+import pandas as pd
+
+from miner.detect import DetectConfig, detect
+from miner.errors import BadInput, MinerError
+
+PROBATION_SHARE = 0.15  # NAB ignores detections in the first 15 % of a series...
+PROBATION_CAP_ROWS = 750  # ...but never more than 15 % of 5000 rows (nab/sweeper.py)
+
+
+def load_series(csv: Path) -> pd.Series:
+    """A NAB CSV (timestamp,value; naive timestamps are UTC) as a count series."""
+    frame = pd.read_csv(csv)
+    index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"])).tz_localize("UTC")
+    return pd.Series(frame["value"].to_numpy(), index=index, name=csv.stem)
+
+
+def probation_end(index: pd.DatetimeIndex) -> pd.Timestamp:
+    """First timestamp whose alarms count, as NAB's sweeper computes it."""
+    rows = min(math.floor(PROBATION_SHARE * len(index)), PROBATION_SHARE * 5000)
+    return index[int(rows)]
+
+
+def score_alarms(alarms: Sequence[pd.Timestamp], windows: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+                 anomalies: Sequence[pd.Timestamp], start: pd.Timestamp) -> dict[str, Any]:
+    """Windows found, false alarms and delays (minutes) for one series' alarms from `start` on."""
+    counted = [t for t in alarms if t >= start]
+    hits = [[t for t in counted if first <= t <= last] for first, last in windows]
+    delays = [_delay(inside[0], first, last, anomalies)
+              for inside, (first, last) in zip(hits, windows, strict=True) if inside]
+    false_alarms = [t for t in counted if not any(first <= t <= last for first, last in windows)]
+    return {"windows": len(windows), "found": len(delays), "false_alarms": len(false_alarms),
+            "delays_min": delays, "false_alarm_times": [t.isoformat() for t in false_alarms]}
+
+
+def _delay(alarm: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp,
+           anomalies: Sequence[pd.Timestamp]) -> float:
+    """Minutes from the window's first labelled anomaly to the alarm (NaN if the window has no label)."""
+    labels = [a for a in anomalies if first <= a <= last]
+    return (alarm - labels[0]).total_seconds() / 60 if labels else math.nan
+
+
+def _utc(stamp: str) -> pd.Timestamp:
+    return pd.Timestamp(stamp).tz_localize("UTC")
+
+
+def evaluate_nab(path: Path | str, config: DetectConfig | None = None) -> dict[str, Any]:
+    """Run the detector on every series of labels.json under `path`; per-series and total scores."""
+    root, config = Path(path), config or DetectConfig()
+    if not (root / "labels.json").is_file():
+        raise BadInput(f"no labels.json in {root}")
+    labels = json.loads((root / "labels.json").read_text())
+    series = {}
+    for name in sorted(labels["windows"]):
+        counts = load_series(root / name)
+        alarms = [incident.detected_at for incident in detect(counts, config)]
+        windows = [(_utc(a), _utc(b)) for a, b in labels["windows"][name]]
+        anomalies = [_utc(a) for a in labels["anomalies"].get(name, [])]
+        series[name] = score_alarms(alarms, windows, anomalies, probation_end(counts.index))
+    return {"series": series, "total": _total(series.values())}
+
+
+def _total(scores: Any) -> dict[str, Any]:
+    scores = list(scores)
+    delays = [d for s in scores for d in s["delays_min"]]
+    return {key: sum(s[key] for s in scores) for key in ("windows", "found", "false_alarms")} | {
+        "delays_min": delays}
+
+
+def _median(delays: Sequence[float]) -> str:
+    known = [d for d in delays if not math.isnan(d)]
+    return f"{median(known):+.0f} min" if known else "-"
+
+
+def format_report(result: dict[str, Any]) -> str:
+    """A plain-text table: found/windows, false alarms and median delay per series and in total."""
+    lines = [f"{'series':<28} {'found':>7} {'false alarms':>13} {'median delay':>13}"]
+    for name, s in [*result["series"].items(), ("TOTAL", result["total"])]:
+        found = f"{s['found']}/{s['windows']}"
+        lines.append(f"{name:<28} {found:>7} {s['false_alarms']:>13} {_median(s['delays_min']):>13}")
+    return "\n".join(lines)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Parse arguments, evaluate, print; a usage problem exits 2 with a one-line message."""
+    parser = argparse.ArgumentParser(prog="python -m miner.evaluate", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="benchmark", required=True)
+    nab = sub.add_parser("nab", help="NAB realTweets: windows found, false alarms, delay")
+    nab.add_argument("path", type=Path, help="folder with the Twitter_volume_*.csv files and labels.json")
+    args = parser.parse_args(argv)
+    try:
+        result = evaluate_nab(args.path)
+    except MinerError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(format_report(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

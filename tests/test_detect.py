@@ -1,0 +1,281 @@
+"""The spike detector on synthetic seasonal Poisson counts: no false incidents, fast detection, gaps,
+merging, causality, low counts, cold start, status, and counting reports from posts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from miner.detect import DetectConfig, Incident, baseline, count_reports, detect, status
+from miner.errors import BadInput
+
+START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
+BIN = pd.Timedelta("5min")
+PER_DAY = 288
+PROPERTY = settings(max_examples=12, deadline=None, derandomize=True,
+                    suppress_health_check=[HealthCheck.too_slow])
+
+
+def seasonal_mean(days: int, level: float) -> np.ndarray:
+    """Expected reports per 5-minute bin: a daily cycle (busy evenings) and quieter weekends."""
+    index = pd.date_range(START, periods=days * PER_DAY, freq=BIN)
+    hours = (index.hour + index.minute / 60).to_numpy()
+    weekend = np.where(index.day_of_week.to_numpy() >= 5, 0.7, 1.0)
+    return level * (1 + 0.5 * np.sin(2 * np.pi * (hours - 12) / 24)) * weekend
+
+
+def series(mu: np.ndarray, seed: int) -> pd.Series:
+    counts = np.random.default_rng(seed).poisson(mu).astype(float)
+    return pd.Series(counts, index=pd.date_range(START, periods=len(mu), freq=BIN))
+
+
+def with_spike(mu: np.ndarray, at: int, bins: int = 6, factor: float = 5.0) -> np.ndarray:
+    """The expected level multiplied by `factor` over `bins` bins from position `at` (30 min by default)."""
+    out = mu.copy()
+    out[at : at + bins] *= factor
+    return out
+
+
+def detection_delay(incidents: list[Incident], spike: pd.Timestamp) -> pd.Timedelta | None:
+    """Delay of the first incident detected at or after the spike start (None if none)."""
+    late = [i.detected_at - spike for i in incidents if i.detected_at >= spike]
+    return min(late) if late else None
+
+
+# A month of clean data -------------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(level=st.floats(0.3, 300), seed=st.integers(0, 10_000))
+def test_clean_seasonal_month_raises_no_incident(level: float, seed: int) -> None:
+    assert detect(series(seasonal_mean(35, level), seed)) == []
+
+
+def test_baseline_learns_the_daily_and_weekly_cycle() -> None:
+    mu = seasonal_mean(42, 20.0)
+    band = baseline(series(mu, 1))
+    last_week = slice(35 * PER_DAY, None)
+    error = np.abs(band["expected"].to_numpy()[last_week] / mu[last_week] - 1)
+    assert np.median(error) < 0.1
+    known = band.dropna()
+    assert len(known) == len(band) - PER_DAY // 12  # only the first two hours have no level yet
+    assert (known["lower"] <= known["expected"]).all() and (known["expected"] < known["upper"]).all()
+    assert list(band.columns) == ["count", "expected", "lower", "upper", "p_value"]
+
+
+# Spikes ----------------------------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(level=st.floats(10, 200), slot=st.integers(0, 7 * PER_DAY - 7), seed=st.integers(0, 10_000))
+def test_five_fold_half_hour_spike_is_found_within_15_minutes(level: float, slot: int, seed: int) -> None:
+    at = 28 * PER_DAY + slot
+    incidents = detect(series(with_spike(seasonal_mean(35, level), at), seed))
+    delay = detection_delay(incidents, START + at * BIN)
+    assert delay is not None and delay <= pd.Timedelta("15min")
+    assert len(incidents) == 1
+
+
+@PROPERTY
+@given(slot=st.integers(0, 7 * PER_DAY - 7), seed=st.integers(0, 10_000))
+def test_scaling_counts_tenfold_keeps_answers_sane(slot: int, seed: int) -> None:
+    at = 28 * PER_DAY + slot
+    counts = series(with_spike(seasonal_mean(35, 20.0), at), seed)
+    for scaled in (counts, counts * 10):
+        incidents = detect(scaled)
+        assert [i.detected_at >= START + at * BIN for i in incidents] == [True]
+        assert detection_delay(incidents, START + at * BIN) <= pd.Timedelta("15min")
+
+
+def test_incident_fields_describe_the_spike() -> None:
+    at = 30 * PER_DAY + 150
+    [incident] = detect(series(with_spike(seasonal_mean(35, 20.0), at, factor=8), 3))
+    assert START + (at - 3) * BIN <= incident.start <= incident.detected_at <= incident.peak <= incident.end
+    assert incident.end <= START + (at + 12) * BIN
+    assert incident.peak_count > 4 * incident.expected_at_peak > 0
+    assert incident.level == "outage" and incident.escalated_at is not None
+    as_dict = incident.to_dict()
+    assert as_dict["detected_at"] == incident.detected_at.isoformat()
+    assert pd.Timestamp(as_dict["start"]) == incident.start
+
+
+def test_mild_rise_is_possible_not_outage() -> None:
+    at = 30 * PER_DAY + 150
+    [incident] = detect(series(with_spike(seasonal_mean(35, 40.0), at, bins=24, factor=3), 4))
+    assert incident.level == "possible" and incident.escalated_at is None
+
+
+# Gaps ------------------------------------------------------------------------------------------------
+
+
+@PROPERTY
+@given(first=st.integers(8 * PER_DAY, 34 * PER_DAY), length=st.integers(1, 3 * PER_DAY),
+       seed=st.integers(0, 10_000), as_nan=st.booleans())
+def test_gap_in_the_data_creates_no_incident(first: int, length: int, seed: int, as_nan: bool) -> None:
+    counts = series(seasonal_mean(38, 15.0), seed)
+    gap = counts.index[first : first + length]
+    counts = counts.where(~counts.index.isin(gap)) if as_nan else counts.drop(gap)
+    assert detect(counts) == []
+
+
+def test_spike_after_a_gap_is_still_found() -> None:
+    mu = with_spike(seasonal_mean(35, 20.0), 31 * PER_DAY)
+    counts = series(mu, 5).drop(pd.date_range(START + 30 * PER_DAY * BIN, periods=PER_DAY // 2, freq=BIN))
+    assert detection_delay(detect(counts), START + 31 * PER_DAY * BIN) <= pd.Timedelta("15min")
+
+
+# Merging and causality -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("apart", "expected"), [(pd.Timedelta("1h"), 1), (pd.Timedelta("3h"), 1),
+                                                 (pd.Timedelta("1D"), 2), (pd.Timedelta("9h"), 2)])
+def test_nearby_alarms_merge_into_one_incident(apart: pd.Timedelta, expected: int) -> None:
+    first = 30 * PER_DAY + 100
+    mu = with_spike(with_spike(seasonal_mean(35, 20.0), first), first + apart // BIN)
+    incidents = detect(series(mu, 6))
+    assert len(incidents) == expected
+    assert incidents[0].detected_at - START - first * BIN <= pd.Timedelta("15min")
+
+
+@settings(max_examples=8, deadline=None, derandomize=True)
+@given(cut=st.integers(29 * PER_DAY, 35 * PER_DAY))
+def test_detection_is_causal(cut: int) -> None:
+    mu = seasonal_mean(35, 20.0)
+    for at, factor in ((29 * PER_DAY + 40, 5), (30 * PER_DAY + 200, 3), (32 * PER_DAY + 10, 8),
+                       (33 * PER_DAY + 100, 4), (34 * PER_DAY + 250, 6)):
+        mu = with_spike(mu, at, bins=12, factor=factor)
+    counts = series(mu, 8)
+    whole = [i.detected_at for i in detect(counts)]
+    prefix = [i.detected_at for i in detect(counts.iloc[:cut])]
+    assert len(whole) >= 4
+    assert prefix == [t for t in whole if t < counts.index[cut]]
+    pd.testing.assert_frame_equal(baseline(counts.iloc[:cut]), baseline(counts).iloc[:cut])
+
+
+# Low counts and cold start ---------------------------------------------------------------------------
+
+
+def low_counts(spike: float, bins: int, seed: int = 9) -> tuple[pd.Series, int]:
+    """A service with a few reports a day (~0.05 per bin), and `spike` reports per bin for `bins` bins."""
+    counts = series(seasonal_mean(35, 0.05), seed)
+    at = 30 * PER_DAY + 100
+    counts.iloc[at : at + bins] = spike
+    return counts, at
+
+
+@pytest.mark.parametrize("bins", [1, 2])
+def test_low_count_jump_to_three_is_not_an_incident(bins: int) -> None:
+    counts, _ = low_counts(3, bins)
+    assert detect(counts) == []
+
+
+def test_low_count_sustained_jump_to_fifteen_is_an_incident() -> None:
+    counts, at = low_counts(15, 6)
+    [incident] = detect(counts)
+    assert incident.detected_at - counts.index[at] <= pd.Timedelta("10min")
+    assert incident.level == "outage"
+
+
+def test_cold_start_is_quiet_on_clean_data_and_still_sees_a_big_spike() -> None:
+    mu = seasonal_mean(5, 20.0)
+    assert detect(series(mu, 10)) == []
+    at = 3 * PER_DAY + 140
+    delay = detection_delay(detect(series(with_spike(mu, at, bins=12, factor=10), 10)), START + at * BIN)
+    assert delay is not None and delay <= pd.Timedelta("15min")
+
+
+def test_first_hours_of_data_raise_nothing() -> None:
+    counts = series(seasonal_mean(1, 20.0), 11)
+    counts.iloc[10:20] *= 10
+    assert detect(counts.iloc[:30]) == []
+
+
+# Status, type shares, input checks -------------------------------------------------------------------
+
+
+def test_status_follows_downdetector_states() -> None:
+    t = pd.Timestamp("2024-05-01 12:00", tz="UTC")
+    possible = Incident(t, t + BIN, t + 2 * BIN, t + 6 * BIN, 40, 10.0, "possible")
+    outage = Incident(t, t + BIN, t + 2 * BIN, t + 6 * BIN, 80, 10.0, "outage", escalated_at=t + 3 * BIN)
+    assert status([possible], t) == "ok"
+    assert status([possible], t + BIN) == "possible"
+    assert [status([outage], t + k * BIN) for k in (2, 3, 6)] == ["possible", "outage", "outage"]
+    assert status([outage], t + 6 * BIN + pd.Timedelta(DetectConfig().hold)) == "outage"
+    assert status([outage], t + 7 * BIN + pd.Timedelta(DetectConfig().hold)) == "ok"
+    assert status([], t) == "ok"
+
+
+def test_type_shares_of_an_incident() -> None:
+    at = 30 * PER_DAY + 150
+    counts = series(with_spike(seasonal_mean(35, 20.0), at), 12)
+    types = pd.DataFrame({"login": np.zeros(len(counts)), "app": np.zeros(len(counts))}, index=counts.index)
+    types.iloc[at : at + 6] = [[30, 10]] * 6
+    [incident] = detect(counts, type_counts=types)
+    assert incident.type_shares == pytest.approx({"login": 0.75, "app": 0.25})
+    assert detect(counts)[0].type_shares == {}
+
+
+@pytest.mark.parametrize("index", [
+    pd.date_range("2024-01-01", periods=10, freq="5min"),  # no time zone
+    pd.date_range("2024-01-01", periods=10, freq="7min", tz="UTC"),  # bins of the wrong width
+    pd.DatetimeIndex([]).tz_localize("UTC"),
+])
+def test_unusable_index_is_a_bad_input(index: pd.DatetimeIndex) -> None:
+    with pytest.raises(BadInput):
+        detect(pd.Series(np.ones(len(index)), index=index))
+
+
+def test_coarser_bins_are_supported() -> None:
+    hourly = series(seasonal_mean(35, 2.0), 13).resample("1h").sum()
+    assert detect(hourly, DetectConfig(freq="1h")) == []
+    assert len(baseline(hourly, DetectConfig(freq="1h"))) == len(hourly)
+
+
+# Counting reports from posts -------------------------------------------------------------------------
+
+
+def posts(rows: list[tuple[int, str, str, bool, list[str]]]) -> pd.DataFrame:
+    """Posts from (minutes after 10:00, author, service, is_outage, types)."""
+    t0 = pd.Timestamp("2024-06-11 10:00", tz="UTC")
+    return pd.DataFrame([(t0 + pd.Timedelta(minutes=m), *rest) for m, *rest in rows],
+                        columns=["created_at", "author", "service", "is_outage", "types"])
+
+
+def test_one_report_per_author_per_service_per_hour() -> None:
+    angry = [(m, "a1", "free", True, ["app"]) for m in range(0, 40, 2)]  # twenty posts in 40 min
+    frame = posts([*angry, (61, "a1", "free", True, ["login"]), (5, "a1", "sfr", True, ["app"]),
+                   (6, "a2", "free", True, ["app", "login"]), (7, "a3", "free", False, [])])
+    counts = count_reports(frame, "1h")
+    assert counts.loc[("free", pd.Timestamp("2024-06-11 10:00", tz="UTC"))].to_dict() == {
+        "reports": 2, "app": 2, "login": 1}
+    assert counts.loc[("free", pd.Timestamp("2024-06-11 11:00", tz="UTC")), "reports"] == 1
+    assert counts.xs("sfr")["reports"].sum() == 1
+
+
+def test_official_accounts_are_excluded() -> None:
+    frame = posts([(0, "brand", "free", True, ["app"]), (1, "a1", "free", True, ["app"])])
+    assert count_reports(frame, "5min", excluded_authors={"brand"})["reports"].sum() == 1
+    assert count_reports(frame, "5min")["reports"].sum() == 2
+
+
+def test_bins_without_reports_are_explicit_zeros() -> None:
+    frame = posts([(0, "a1", "free", True, []), (50, "a2", "free", True, []), (20, "a3", "sfr", False, [])])
+    counts = count_reports(frame, "10min")
+    assert counts.xs("free")["reports"].tolist() == [1, 0, 0, 0, 0, 1]
+    assert counts.xs("sfr")["reports"].tolist() == [0] * 6
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(st.lists(st.tuples(st.integers(0, 300), st.sampled_from(["a", "b", "c"]),
+                          st.sampled_from(["free", "sfr"]), st.booleans(), st.just(["app"])), max_size=60))
+def test_no_author_counts_twice_within_an_hour(rows: list) -> None:
+    frame = posts(rows)
+    counts = count_reports(frame, "5min")
+    outage = frame[frame["is_outage"].astype(bool)]
+    assert counts["reports"].sum() <= len(outage)
+    assert counts["reports"].sum() >= outage.groupby(["service", "author"]).ngroups
+    per_window = counts["reports"].groupby(level="service").rolling(12).sum()
+    assert (per_window.fillna(0) <= 3).all()  # three authors: at most one report each per hour

@@ -1,0 +1,91 @@
+"""NAB scoring rules, and the detector's score on the real NAB realTweets series."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from miner.evaluate import evaluate_nab, format_report, main, probation_end, score_alarms
+
+NAB = Path(__file__).parents[1].parent / "shared/data/external/nab-tweets"
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+WINDOWS = [(ts("2015-03-02 00:00"), ts("2015-03-03 00:00")), (ts("2015-03-10 00:00"), ts("2015-03-11 00:00"))]
+ANOMALIES = [ts("2015-03-02 12:00"), ts("2015-03-10 12:00")]
+
+
+def test_window_found_by_an_alarm_inside_it_with_delay_from_the_label() -> None:
+    alarms = [ts("2015-03-02 11:00"), ts("2015-03-02 13:00"), ts("2015-03-05 00:00")]
+    score = score_alarms(alarms, WINDOWS, ANOMALIES, ts("2015-03-01"))
+    assert (score["found"], score["windows"], score["false_alarms"]) == (1, 2, 1)
+    assert score["delays_min"] == [-60.0]
+    assert score["false_alarm_times"] == ["2015-03-05T00:00:00+00:00"]
+
+
+def test_window_edges_count_as_inside() -> None:
+    score = score_alarms([WINDOWS[0][0], WINDOWS[1][1]], WINDOWS, ANOMALIES, ts("2015-03-01"))
+    assert (score["found"], score["false_alarms"]) == (2, 0)
+
+
+def test_alarms_in_the_probationary_period_are_ignored() -> None:
+    alarms = [ts("2015-03-01 00:00"), ts("2015-03-02 06:00"), ts("2015-03-10 06:00")]
+    score = score_alarms(alarms, WINDOWS, ANOMALIES, ts("2015-03-05"))
+    assert (score["found"], score["false_alarms"]) == (1, 0)
+
+
+def test_window_without_label_has_unknown_delay() -> None:
+    score = score_alarms([ts("2015-03-02 06:00")], WINDOWS, [], ts("2015-03-01"))
+    assert score["found"] == 1 and math.isnan(score["delays_min"][0])
+
+
+@pytest.mark.parametrize(("rows", "first_counted"), [(1000, 150), (15_902, 750)])
+def test_probation_is_15_percent_capped_at_750_rows_like_nab(rows: int, first_counted: int) -> None:
+    index = pd.date_range("2015-01-01", periods=rows, freq="5min", tz="UTC")
+    assert probation_end(index) == index[first_counted]
+
+
+def test_report_lists_every_series_and_the_total() -> None:
+    result = {"series": {"a.csv": {"windows": 2, "found": 1, "false_alarms": 3, "delays_min": [10.0]}},
+              "total": {"windows": 2, "found": 1, "false_alarms": 3, "delays_min": [10.0]}}
+    lines = format_report(result).splitlines()
+    assert lines[1].split() == ["a.csv", "1/2", "3", "+10", "min"]
+    assert lines[2].split()[:3] == ["TOTAL", "1/2", "3"]
+
+
+def test_missing_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["nab", str(tmp_path)]) == 2
+    assert "no labels.json" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def nab_result() -> dict:
+    if not (NAB / "labels.json").is_file():
+        pytest.skip(f"NAB data not found at {NAB}")
+    return evaluate_nab(NAB)
+
+
+def test_detector_meets_the_nab_target(nab_result: dict) -> None:
+    total = nab_result["total"]
+    assert total["windows"] == 16
+    assert total["found"] >= 14
+    assert total["false_alarms"] <= 13
+
+
+def test_every_series_finds_most_of_its_windows(nab_result: dict) -> None:
+    assert len(nab_result["series"]) == 5
+    for score in nab_result["series"].values():
+        assert score["found"] >= score["windows"] - 1
+
+
+def test_cli_prints_the_table(capsys: pytest.CaptureFixture[str], nab_result: dict) -> None:
+    assert main(["nab", str(NAB)]) == 0
+    out = capsys.readouterr().out
+    total = nab_result["total"]
+    assert f"{total['found']}/{total['windows']}" in out.splitlines()[-1]
