@@ -108,12 +108,34 @@ checkpoints = Table(
 )
 
 
+feedback = Table(
+    "feedback",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("source", String(32), nullable=False),
+    Column("post_id", String(128), nullable=False),
+    Column("reviewer", String(64), nullable=False, default=""),
+    Column("reviewed_at", DateTime(timezone=True), nullable=False),
+    Column("model_version", String(64), nullable=False, default=""),
+    Column("action", String(16), nullable=False),  # accept, correct, not_outage, skip
+    Column("old_types", JSON),  # the model's types when reviewed ([] = not an outage report)
+    Column("new_types", JSON),  # the analyst's types (None for skip)
+    Index("ix_feedback_post", "source", "post_id"),
+    Index("ix_feedback_time", "reviewed_at"),
+)
+
+
 def _v1_initial(conn: Connection) -> None:
-    """Version 1: the tables above."""
+    """Version 1: posts, predictions, incidents, checkpoints."""
     metadata.create_all(conn, tables=[posts, predictions, incidents, checkpoints])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial]
+def _v2_feedback(conn: Connection) -> None:
+    """Version 2: analysts' reviews of predictions (the active-learning loop)."""
+    metadata.create_all(conn, tables=[feedback])
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_feedback]
 """Entry i upgrades a database from version i to i + 1. Append, never edit a released entry."""
 
 

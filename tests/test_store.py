@@ -114,3 +114,18 @@ def test_db_url_prefers_argument_then_environment(monkeypatch) -> None:
     assert store.db_url() == "postgresql+psycopg://u@127.0.0.1/db"
     monkeypatch.delenv("MINER_DB_URL")
     assert store.db_url() == store.DEFAULT_DB_URL
+
+
+def test_a_version_1_database_is_upgraded_in_place(tmp_path) -> None:
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = store.create_engine(url)
+    with old.begin() as conn:
+        store.metadata.create_all(conn, tables=[store.schema_version])
+        store.MIGRATIONS[0](conn)
+        conn.execute(store.schema_version.insert().values(version=1))
+        store.insert_posts(conn, [_post(1)])
+    engine = store.connect(url)
+    with engine.connect() as conn:
+        assert store.current_version(conn) == len(store.MIGRATIONS)
+        assert conn.dialect.has_table(conn, "feedback")
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 1

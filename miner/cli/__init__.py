@@ -30,19 +30,14 @@ def _root() -> None:
 
 def _register_commands() -> None:
     """Import the command modules so their decorators attach to `app`."""
-    from miner.cli import importing  # noqa: F401
+    from miner.cli import collect, detect, importing  # noqa: F401
 
 
 def main() -> None:
-    """Entry point: run the app, turning MinerError into a one-line message and exit code 2."""
+    """Entry point: Typer handles usage errors itself (exit 2); a MinerError becomes one line, exit 2."""
     _register_commands()
     try:
-        app(standalone_mode=False)
+        app()
     except MinerError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}", highlight=False)
+        err_console.print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
         sys.exit(2)
-    except typer.Exit as exc:
-        sys.exit(exc.exit_code)
-    except typer.Abort:
-        err_console.print("aborted")
-        sys.exit(1)

@@ -55,7 +55,7 @@ def import_cmd(
     rejects: Annotated[
         Path | None, typer.Option(help="Folder for <input>.rejected.jsonl files (default: beside the input).")
     ] = None,
-    db: Annotated[
+    db_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or sqlite:///data/miner.db).")
     ] = None,
 ) -> None:
@@ -64,7 +64,7 @@ def import_cmd(
     Example: miner import data/demo/free-fr.csv.gz --service free --source x
     """
     check_inputs(paths)
-    engine = store.connect(db)
+    engine = store.connect(db_url)
     cols = ColumnMap(
         text=text_col, time=time_col, id=id_col, author=author_col, source=source, service=service
     )

@@ -42,3 +42,9 @@ def test_console_script_turns_errors_into_one_line() -> None:
     assert "no such file" in proc.stderr
     assert "Traceback" not in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
+
+
+def test_usage_errors_exit_2_without_traceback(run_cli) -> None:
+    result = run_cli("import", "x.csv", "--no-such-option")
+    assert result.code == 2
+    assert "No such option" in result.err and "Traceback" not in result.err

@@ -17,7 +17,7 @@ def test_import_prints_summary_and_writes_rejects(run_cli, tmp_path: Path, db_ur
         + "\n"
         + "{broken\n"
     )
-    result = run_cli("import", str(path), "--service", "instagram", "--db", db_url)
+    result = run_cli("import", str(path), "--service", "instagram", "--db-url", db_url)
     assert result.code == 0, result.err
     assert "Import summary" in result.err and "1 rejected rows" in result.err
     assert (tmp_path / "posts.jsonl.rejected.jsonl").exists()
@@ -28,7 +28,7 @@ def test_import_prints_summary_and_writes_rejects(run_cli, tmp_path: Path, db_ur
 
 def test_missing_file_is_one_line_exit_2_and_store_untouched(run_cli, tmp_path: Path) -> None:
     db = tmp_path / "never.db"
-    result = run_cli("import", str(tmp_path / "absent.csv"), "--db", f"sqlite:///{db}")
+    result = run_cli("import", str(tmp_path / "absent.csv"), "--db-url", f"sqlite:///{db}")
     assert result.code == 2
     assert result.err.strip().splitlines() == [f"error: {tmp_path / 'absent.csv'}: no such file"]
     assert not db.exists()
@@ -36,8 +36,8 @@ def test_missing_file_is_one_line_exit_2_and_store_untouched(run_cli, tmp_path: 
 
 def test_unknown_format_and_directory(run_cli, tmp_path: Path, db_url: str) -> None:
     (tmp_path / "notes.txt").write_text("hello")
-    assert "unknown format" in run_cli("import", str(tmp_path / "notes.txt"), "--db", db_url).err
-    result = run_cli("import", str(tmp_path), "--db", db_url)
+    assert "unknown format" in run_cli("import", str(tmp_path / "notes.txt"), "--db-url", db_url).err
+    result = run_cli("import", str(tmp_path), "--db-url", db_url)
     assert result.code == 2
 
 
@@ -55,7 +55,7 @@ def test_column_mapping_options(run_cli, tmp_path: Path, db_url: str) -> None:
         "ref",
         "--source",
         "mastodon",
-        "--db",
+        "--db-url",
         db_url,
     )
     assert result.code == 0, result.err

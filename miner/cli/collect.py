@@ -1,0 +1,105 @@
+"""`miner collect`: fetch recent posts about one service from X, Bluesky or Mastodon into the store."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.table import Table
+
+from miner import store
+from miner.cli import app
+from miner.collect import CollectSummary, build_collectors, build_queries, collect_queries, load_services
+from miner.errors import BadInput
+from miner.sources.records import Rejected, parse_time
+
+console = Console(stderr=True)
+# Queries can be 512 characters long; the summary shows their start.
+QUERY_DISPLAY_CHARS = 60
+
+
+def _show_logs() -> None:
+    """Rate-limit waits, retries and rejected records are logged: show them on stderr."""
+    logger = logging.getLogger("miner")
+    if not logger.handlers:
+        logger.addHandler(RichHandler(console=console, show_path=False, markup=False))
+        logger.setLevel(logging.INFO)
+
+
+def _parse_since(value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except Rejected as exc:
+        raise BadInput(f"--since: {exc}") from None
+
+
+def _summary_table(summaries: list[CollectSummary]) -> Table:
+    table = Table(title="Collect summary")
+    for col in ("query", "pages", "posts", "new", "duplicates", "rejected"):
+        table.add_column(col, justify="left" if col == "query" else "right")
+    for s in summaries:
+        query = s.query if len(s.query) <= QUERY_DISPLAY_CHARS else s.query[: QUERY_DISPLAY_CHARS - 1] + "…"
+        table.add_row(query, *(f"{n:,}" for n in (s.pages, s.posts, s.new, s.duplicates, s.rejected)))
+    totals = [
+        sum(getattr(s, name) for s in summaries)
+        for name in ("pages", "posts", "new", "duplicates", "rejected")
+    ]
+    table.add_row("[bold]total[/]", *(f"[bold]{n:,}[/]" for n in totals))
+    return table
+
+
+@app.command("collect")
+def collect_cmd(
+    source: Annotated[str, typer.Argument(help="x, bluesky or mastodon.")],
+    service: Annotated[str, typer.Option(help="Service name or alias from the services file, e.g. free.")],
+    since: Annotated[
+        str | None,
+        typer.Option(
+            help="Skip posts older than this (ISO 8601, e.g. 2024-05-01); a first run goes back 7 days."
+        ),
+    ] = None,
+    max_posts: Annotated[
+        int | None, typer.Option(min=1, help="Stop after about this many posts; the next run resumes there.")
+    ] = None,
+    services: Annotated[
+        Path | None, typer.Option(help="Services file (default: $MINER_SERVICES or data/services.toml).")
+    ] = None,
+    db_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or sqlite:///data/miner.db).")
+    ] = None,
+) -> None:
+    """Collect recent posts about one service and store them, resuming where the last run stopped.
+
+    Credentials come from the environment and are never stored or logged:
+
+    - x: X_BEARER_TOKEN (required; API v2 recent search, last 7 days).
+
+    - bluesky: none required (public AppView, which often refuses search); BLUESKY_HANDLE and
+    BLUESKY_APP_PASSWORD (an app password from Settings > App passwords) log in on BLUESKY_PDS_URL
+    (default https://bsky.social) and are the reliable way.
+
+    - mastodon: none required for hashtag timelines on MASTODON_INSTANCES (comma-separated, default
+    mastodon.social); MASTODON_TOKEN (an access token with read:search/read:statuses on the first
+    instance) adds full-text search there.
+
+    Example: X_BEARER_TOKEN=... miner collect x --service free --max-posts 500
+    """
+    since_time = _parse_since(since)
+    catalog = load_services(services)
+    queries = build_queries(catalog, service, source)
+    collectors = build_collectors(source)
+    engine = store.connect(db_url)
+    _show_logs()
+    try:
+        summaries = collect_queries(engine, collectors, queries, max_posts=max_posts, since=since_time)
+    finally:
+        for collector in collectors:
+            collector.close()
+    console.print(_summary_table(summaries))

@@ -1,0 +1,92 @@
+"""`miner detect`: incidents from a count series (CSV) or from the stored classified posts."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from miner import store
+from miner.cli import app
+from miner.detect import DetectConfig, Incident, detect
+from miner.errors import BadInput
+from miner.evaluate import load_series
+from miner.incidents import update_incidents, with_freq
+from miner.services import load_services
+from miner.sources.records import parse_time
+
+console = Console(stderr=True)
+
+
+def read_counts(path: Path, freq: str) -> pd.Series:
+    """A `timestamp,value` CSV (the NAB format) on a regular `freq` grid; gaps stay unknown."""
+    if not path.is_file():
+        raise BadInput(f"{path}: no such file")
+    try:
+        series = load_series(path)
+    except (KeyError, ValueError) as exc:
+        raise BadInput(f"{path}: expected a CSV with columns timestamp,value ({exc})") from None
+    return series.sort_index().resample(freq, origin="start").sum(min_count=1)
+
+
+def _write_incidents(incidents: list[Incident], output: Path | None) -> None:
+    lines = "".join(json.dumps(i.to_dict()) + "\n" for i in incidents)
+    if output is None:
+        sys.stdout.write(lines)
+    else:
+        output.write_text(lines, encoding="utf-8")
+
+
+def _since(value: str | None) -> datetime | None:
+    return None if value is None else parse_time(value)
+
+
+@app.command("detect")
+def detect_cmd(
+    counts: Annotated[Path | None, typer.Option(help="CSV of timestamp,value counts (NAB format).")] = None,
+    db: Annotated[
+        bool, typer.Option("--db", help="Detect on the stored classified posts and store incidents.")
+    ] = False,
+    freq: Annotated[str, typer.Option(help="Bin width, e.g. 5min, 15min, 1h.")] = DetectConfig.freq,
+    output: Annotated[
+        Path | None, typer.Option(help="With --counts: JSONL file for incidents (default stdout).")
+    ] = None,
+    service: Annotated[str | None, typer.Option(help="With --db: only this service.")] = None,
+    since: Annotated[
+        str | None, typer.Option(help="With --db: only incidents starting at or after this ISO time.")
+    ] = None,
+    services: Annotated[
+        Path | None, typer.Option(help="Services file naming official accounts to exclude.")
+    ] = None,
+    db_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or sqlite:///data/miner.db).")
+    ] = None,
+) -> None:
+    """Flag spikes of outage reports as incidents (start, detected_at, peak, end, level, type shares).
+
+    Example: miner detect --counts ../shared/data/external/nab-tweets/Twitter_volume_FB.csv --output fb.jsonl
+    Example: miner detect --db --service free
+    """
+    if (counts is None) == (not db):
+        raise BadInput("give exactly one of --counts FILE or --db")
+    config = with_freq(DetectConfig(), freq)
+    if counts is not None:
+        incidents = detect(read_counts(counts, config.freq), config)
+        _write_incidents(incidents, output)
+        console.print(f"{len(incidents)} incidents in {counts}")
+        return
+    catalog = load_services(services)
+    excluded = {key for s in catalog.services for key in s.official_keys()}
+    name = catalog.get(service).name if service else None
+    found = update_incidents(
+        store.connect(db_url), service=name, since=_since(since), config=config, excluded_authors=excluded
+    )
+    for svc, incidents in sorted(found.items()):
+        outages = sum(i.level == "outage" for i in incidents)
+        console.print(f"{svc}: {len(incidents)} incidents ({outages} at outage level)")

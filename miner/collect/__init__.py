@@ -1,0 +1,35 @@
+"""Live collectors for X, Bluesky and Mastodon, and the loop that stores what they fetch.
+
+A `miner watch` loop needs only what is exported here: `load_services` + `build_queries` to know what
+to search, `usable_sources` / `build_collectors` to know what can run, and `collect` (one query) or
+`collect_queries` (several) to fetch and store.
+"""
+
+from miner.collect.base import Batch, Collector, Page, Reject
+from miner.collect.policy import RetryPolicy
+from miner.collect.run import (
+    CollectSummary,
+    build_collectors,
+    collect,
+    collect_queries,
+    missing_credentials,
+    usable_sources,
+)
+from miner.services import Query, build_queries, load_services
+
+__all__ = [
+    "Batch",
+    "CollectSummary",
+    "Collector",
+    "Page",
+    "Query",
+    "Reject",
+    "RetryPolicy",
+    "build_collectors",
+    "build_queries",
+    "collect",
+    "collect_queries",
+    "load_services",
+    "missing_credentials",
+    "usable_sources",
+]

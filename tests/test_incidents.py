@@ -1,0 +1,119 @@
+"""Stored predictions to stored incidents, on a real database (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pytest
+from sqlalchemy import func, select
+
+from miner import store
+from miner.errors import BadInput
+from miner.incidents import latest_model_version, load_reports, update_incidents
+from miner.labels import TYPES
+from miner.post import Post
+
+START = datetime(2024, 7, 1, tzinfo=UTC)
+BURST = START + timedelta(days=14, hours=17)
+
+
+def _prediction(post: Post, outage: bool, types: list[str], version: str = "m1") -> dict:
+    row = {
+        "source": post.source,
+        "post_id": post.id,
+        "model_version": version,
+        "lang": "fr",
+        "is_outage": outage,
+        "outage_prob": 0.9 if outage else 0.1,
+        "classified_at": datetime.now(UTC),
+    }
+    row.update({f"p_{t}": float(t in types) for t in TYPES})
+    row.update({f"t_{t}": t in types for t in TYPES})
+    return row
+
+
+def _fill(engine, burst_authors: int = 40, official: str = "") -> None:
+    """Three weeks of ~1 report/hour for 'free', with a 17:00-18:00 burst of distinct authors on day 14."""
+    rng = np.random.default_rng(3)
+    posts, preds = [], []
+    minutes = np.sort(rng.choice(21 * 24 * 60, size=21 * 24, replace=False))
+    for i, m in enumerate(minutes):
+        posts.append(
+            Post(
+                "x",
+                f"b{i}",
+                "plus d'internet",
+                START + timedelta(minutes=int(m)),
+                service="free",
+                author=f"anon:user{i}",
+            )
+        )
+    for i in range(burst_authors):
+        posts.append(
+            Post(
+                "x",
+                f"s{i}",
+                "écran noir sur toutes les chaînes",
+                BURST + timedelta(minutes=i),
+                service="free",
+                author=official or f"anon:burst{i}",
+            )
+        )
+    preds = [_prediction(p, True, ["feed"] if p.id.startswith("s") else ["connectivity"]) for p in posts]
+    with engine.begin() as conn:
+        store.insert_posts(conn, posts)
+        conn.execute(store.predictions.insert(), preds)
+
+
+def _incidents(engine) -> list:
+    with engine.connect() as conn:
+        return conn.execute(select(store.incidents).order_by(store.incidents.c.start)).all()
+
+
+def test_burst_becomes_one_stored_incident_with_type_shares(engine) -> None:
+    _fill(engine)
+    found = update_incidents(engine)
+    assert list(found) == ["free"]
+    (incident,) = found["free"]
+    assert BURST - timedelta(minutes=10) <= incident.start.to_pydatetime() <= BURST + timedelta(minutes=10)
+    assert incident.detected_at.to_pydatetime() <= BURST + timedelta(minutes=15)
+    assert incident.type_shares["feed"] > 0.8
+    (row,) = _incidents(engine)
+    assert row.service == "free" and row.model_version == "m1" and row.level in {"possible", "outage"}
+
+
+def test_rerun_is_idempotent(engine) -> None:
+    _fill(engine)
+    update_incidents(engine)
+    update_incidents(engine)
+    update_incidents(engine, since=START + timedelta(days=10))
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.incidents)).scalar() == 1
+
+
+def test_official_accounts_are_not_counted(engine) -> None:
+    _fill(engine, official="anon:freebox")
+    assert update_incidents(engine, excluded_authors={"anon:freebox"})["free"] == []
+
+
+def test_one_author_posting_many_times_is_one_report(engine) -> None:
+    _fill(engine, official="anon:angry")
+    assert update_incidents(engine)["free"] == []
+
+
+def test_span_rows_give_the_full_grid_without_loading_non_reports(engine) -> None:
+    _fill(engine, burst_authors=3)
+    with engine.connect() as conn:
+        frame = load_reports(conn, "m1", "free", None)
+    assert frame["is_outage"].sum() == 21 * 24 + 3
+    assert (~frame["is_outage"]).sum() == 2
+    assert str(frame["created_at"].dt.tz) == "UTC"
+
+
+def test_latest_model_version_and_missing_predictions(engine) -> None:
+    with pytest.raises(BadInput, match="miner classify --db"):
+        update_incidents(engine)
+    _fill(engine, burst_authors=0)
+    with engine.connect() as conn:
+        assert latest_model_version(conn) == "m1"
