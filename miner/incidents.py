@@ -96,12 +96,12 @@ def save_incidents(
             "peak_count": float(i.peak_count),
             "expected_at_peak": float(i.expected_at_peak),
             "level": i.level,
+            "escalated_at": None if i.escalated_at is None else i.escalated_at.to_pydatetime(),
             "type_shares": {k: float(v) for k, v in i.type_shares.items()},
             "model_version": version,
             "updated_at": now,
         }
         for i in incidents
-        if since is None or i.start >= pd.Timestamp(since)
     ]
     if rows:
         conn.execute(table.insert(), rows)
@@ -115,9 +115,10 @@ def update_incidents(
     config: DetectConfig | None = None,
     excluded_authors: Iterable[str] = (),
 ) -> dict[str, list[Incident]]:
-    """Detect incidents on stored predictions and store them; returns them per service.
+    """Detect incidents on stored predictions and store them; returns the stored ones per service.
 
-    With `since`, the detector still reads `history_days` before it, so its baseline is learnt.
+    With `since`, the detector still reads `history_days` before it, so its baseline is learnt, but
+    only incidents starting from `since` on are replaced and returned.
     """
     config = config or DetectConfig()
     with engine.begin() as conn:
@@ -126,6 +127,8 @@ def update_incidents(
             raise BadInput("no predictions in the store: run `miner classify --db` first")
         history = None if since is None else since - pd.Timedelta(days=config.history_days)
         found = detect_services(load_reports(conn, version, service, history), config, excluded_authors)
+        if since is not None:
+            found = {name: [i for i in found[name] if i.start >= pd.Timestamp(since)] for name in found}
         for name, incidents in found.items():
             save_incidents(conn, name, incidents, version, since)
     return found

@@ -78,6 +78,7 @@ predictions = Table(
     *(Column(f"t_{t}", Boolean, nullable=False) for t in TYPES),
     Column("classified_at", DateTime(timezone=True), nullable=False),
     Index("ix_predictions_model", "model_version", "is_outage"),
+    Index("ix_predictions_classified", "classified_at"),  # "latest model version" in O(1)
 )
 
 incidents = Table(
@@ -92,6 +93,7 @@ incidents = Table(
     Column("peak_count", Float, nullable=False),
     Column("expected_at_peak", Float, nullable=False),
     Column("level", String(16), nullable=False),
+    Column("escalated_at", DateTime(timezone=True)),  # when it reached the "outage" level, if it did
     Column("type_shares", JSON),
     Column("model_version", String(64), nullable=False, default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False),

@@ -1,0 +1,114 @@
+"""What the page says in words: the service status, the most reported problems, the incident history."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from miner.detect import DetectConfig, Incident, status
+
+# Incidents are stored with bin labels; the detector's bin tells where the last bin ends.
+INCIDENT_BIN = pd.Timedelta(DetectConfig().freq)
+TOP_TYPES = 3
+
+
+@dataclass(frozen=True)
+class Status:
+    """The banner: "ok", "possible" or "outage" at `now`, and since when (None: no incident on record)."""
+
+    level: str
+    since: pd.Timestamp | None
+
+
+def _incident(row: Any) -> Incident:
+    """A stored incident as the detector's record."""
+    return Incident(
+        start=row.start,
+        detected_at=row.detected_at,
+        peak=row.peak,
+        end=row.end,
+        peak_count=int(row.peak_count),
+        expected_at_peak=float(row.expected_at_peak),
+        level=row.level,
+        escalated_at=None if pd.isna(row.escalated_at) else row.escalated_at,
+    )
+
+
+def current_status(incidents: pd.DataFrame, now: pd.Timestamp) -> Status:
+    """The detector's status at `now` (the newest data, not the wall clock, so old data reads sensibly).
+
+    Problems are dated from the start of the latest incident detected by then; "ok" from its end."""
+    known = incidents[incidents["detected_at"] <= now]
+    if known.empty:
+        return Status("ok", None)
+    level = status([_incident(row) for row in known.itertuples()], now)
+    latest = known.loc[known["start"].idxmax()]
+    return Status(level, latest["start"] if level != "ok" else latest["end"] + INCIDENT_BIN)
+
+
+def type_shares(counts: pd.Series) -> pd.DataFrame:
+    """Types that were reported, most reported first, with counts and their share of all type mentions."""
+    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
+    return pd.DataFrame(
+        {
+            "type": counts.index,
+            "reports": counts.to_numpy(),
+            "share": counts.to_numpy() / max(int(counts.sum()), 1),
+        }
+    )
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.0f} %"
+
+
+def describe_shares(shares: pd.DataFrame) -> str:
+    """One line such as "app 57 % (120), website 37 % (78)"."""
+    return ", ".join(f"{r.type} {_percent(r.share)} ({r.reports:,})" for r in shares.itertuples())
+
+
+def top_types(type_shares_json: Mapping[str, float] | None) -> str:
+    """The stored incident's main types, e.g. "app 57 %, website 37 %"."""
+    ranked = sorted((type_shares_json or {}).items(), key=lambda kv: -kv[1])[:TOP_TYPES]
+    return ", ".join(f"{t} {_percent(s)}" for t, s in ranked if s > 0)
+
+
+def duration_text(length: pd.Timedelta) -> str:
+    """A duration for people: "45 min", "1 h", "2 h 05 min", "3 d 4 h"."""
+    minutes = int(length.total_seconds() // 60)
+    days, hours, mins = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    if not hours:
+        return f"{mins} min"
+    return f"{hours} h {mins:02d} min" if mins else f"{hours} h"
+
+
+def local_time(stamp: pd.Timestamp, tz: str) -> str:
+    """A timestamp in the chosen zone, e.g. "2024-06-11 21:05 CEST"."""
+    return stamp.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
+
+
+def incident_table(incidents: pd.DataFrame, tz: str) -> pd.DataFrame:
+    """The history table, one row per incident in the order given, times in `tz`."""
+    ends = incidents["end"] + INCIDENT_BIN
+    return pd.DataFrame(
+        {
+            "start": [local_time(t, tz) for t in incidents["start"]],
+            "peak": [local_time(t, tz) for t in incidents["peak"]],
+            "end": [local_time(t, tz) for t in ends],
+            "duration": [duration_text(d) for d in ends - incidents["start"]],
+            "level": incidents["level"].to_numpy(),
+            "peak reports": incidents["peak_count"].astype(int).to_numpy(),
+            "expected": incidents["expected_at_peak"].round(1).to_numpy(),
+            "top problems": [top_types(s) for s in incidents["type_shares"]],
+        }
+    )
+
+
+def incident_label(row: Any, tz: str) -> str:
+    """How an incident is named in the selector."""
+    return f"{local_time(row.start, tz)} · {row.level} · peak {int(row.peak_count)} reports"

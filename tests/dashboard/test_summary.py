@@ -1,0 +1,116 @@
+"""Status banner, type shares and the incident table."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from miner.dashboard.summary import (
+    current_status,
+    describe_shares,
+    duration_text,
+    incident_table,
+    top_types,
+    type_shares,
+)
+from miner.detect import DetectConfig
+from miner.labels import TYPES
+
+T = pd.Timestamp("2024-06-10 10:00", tz="UTC")
+
+
+def incidents(*rows: tuple[str, int, int, str]) -> pd.DataFrame:
+    """Incidents as `service_incidents` returns them, from (start offset, detection delay, minutes, level)."""
+    frame = pd.DataFrame(
+        [
+            (
+                i,
+                T + pd.Timedelta(start),
+                T + pd.Timedelta(start) + pd.Timedelta(minutes=delay),
+                T + pd.Timedelta(start),
+                T + pd.Timedelta(start) + pd.Timedelta(minutes=length),
+                12,
+                1.25,
+                level,
+                T + pd.Timedelta(start) + pd.Timedelta(minutes=delay) if level == "outage" else pd.NaT,
+                {"app": 0.75, "login": 0.25},
+            )
+            for i, (start, delay, length, level) in enumerate(rows)
+        ],
+        columns=[
+            "id",
+            "start",
+            "detected_at",
+            "peak",
+            "end",
+            "peak_count",
+            "expected_at_peak",
+            "level",
+            "escalated_at",
+            "type_shares",
+        ],
+    )
+    stamps = ("start", "detected_at", "peak", "end", "escalated_at")
+    return frame.assign(
+        **{c: pd.to_datetime(frame[c], utc=True).astype("datetime64[us, UTC]") for c in stamps}
+    )
+
+
+HOLD = pd.Timedelta(DetectConfig().hold)
+
+
+@pytest.mark.parametrize(
+    ("now", "level", "since"),
+    [
+        (pd.Timedelta(0), "ok", None),  # not detected yet
+        (pd.Timedelta("20min"), "outage", "0min"),
+        (pd.Timedelta("30min") + HOLD, "outage", "0min"),  # the detector still holds it open
+        (pd.Timedelta("35min") + HOLD, "ok", "35min"),  # over: calm since the end of its last bin
+    ],
+)
+def test_status_follows_the_detector(now: pd.Timedelta, level: str, since: str | None) -> None:
+    state = current_status(incidents(("0min", 10, 30, "outage")), T + now)
+    assert state.level == level
+    assert state.since == (None if since is None else T + pd.Timedelta(since))
+
+
+def test_status_of_a_possible_incident_and_of_none() -> None:
+    assert (
+        current_status(incidents(("0min", 5, 30, "possible")), T + pd.Timedelta("10min")).level == "possible"
+    )
+    assert current_status(incidents(), T).level == "ok"
+
+
+def test_shares_sum_to_one_and_skip_unreported_types() -> None:
+    shares = type_shares(pd.Series([0, 3, 12, 5, 0, 0, 0, 0], index=list(TYPES)))
+    assert shares["type"].tolist() == ["app", "website", "dm"]
+    assert shares["share"].sum() == pytest.approx(1)
+    assert describe_shares(shares) == "app 60 % (12), website 25 % (5), dm 15 % (3)"
+    assert type_shares(pd.Series(0, index=list(TYPES))).empty
+
+
+@pytest.mark.parametrize(
+    ("length", "text"), [("45min", "45 min"), ("1h", "1 h"), ("2h5min", "2 h 05 min"), ("3D4h", "3 d 4 h")]
+)
+def test_durations_read_naturally(length: str, text: str) -> None:
+    assert duration_text(pd.Timedelta(length)) == text
+
+
+def test_incident_table_in_local_time() -> None:
+    table = incident_table(incidents(("0min", 10, 30, "outage")), "Europe/Paris")
+    row = table.iloc[0].to_dict()
+    assert row == {
+        "start": "2024-06-10 12:00 CEST",
+        "peak": "2024-06-10 12:00 CEST",
+        "end": "2024-06-10 12:35 CEST",
+        "duration": "35 min",
+        "level": "outage",
+        "peak reports": 12,
+        "expected": 1.2,
+        "top problems": "app 75 %, login 25 %",
+    }
+
+
+def test_top_types_of_missing_shares() -> None:
+    assert top_types(None) == ""
+    assert top_types({"a": 0.1, "b": 0.5, "c": 0.3, "d": 0.1}) == "b 50 %, c 30 %, a 10 %"
