@@ -52,9 +52,11 @@ def main() -> None:
     rng = np.random.default_rng(SEED)
     levels = np.geomspace(0.2, 200, SERVICES)
     data = [synthetic(rng, level) for level in levels]
-    print(f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}, "
-          f"pandas {pd.__version__}")
+    print(
+        f"machine: {platform.platform()}, {platform.processor() or platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, numpy {np.__version__}, "
+        f"pandas {pd.__version__}"
+    )
     started, times, results = time.perf_counter(), [], []
     for counts, spikes in data:
         t = time.perf_counter()
@@ -66,13 +68,19 @@ def main() -> None:
     detect(data[-1][0])
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    print(f"{SERVICES} series x {len(data[0][0]):,} bins: total {total:.1f} s, per series "
-          f"median {np.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms")
-    print(f"peak memory: {peak / 2**20:.0f} MiB traced for one series, "
-          f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB max RSS of the process")
+    print(
+        f"{SERVICES} series x {len(data[0][0]):,} bins: total {total:.1f} s, per series "
+        f"median {np.median(times) * 1000:.0f} ms, max {max(times) * 1000:.0f} ms"
+    )
+    print(
+        f"peak memory: {peak / 2**20:.0f} MiB traced for one series, "
+        f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB max RSS of the process"
+    )
     found, false = (sum(r[i] for r in results) for i in (0, 1))
-    print(f"injected 5x/30-min spikes found within 15 min: {found}/{SERVICES * SPIKES}; "
-          f"incidents away from any spike: {false}")
+    print(
+        f"injected 5x/30-min spikes found within 15 min: {found}/{SERVICES * SPIKES}; "
+        f"incidents away from any spike: {false}"
+    )
     missed = [f"{level:.2f}" for level, r in zip(levels, results, strict=True) if r[0] < SPIKES]
     print(f"series with a missed spike (mean reports per bin): {', '.join(missed) or 'none'}")
 

@@ -1,0 +1,303 @@
+"""Classify posts in bulk: from files (JSONL, CSV, Parquet, stdin) to a file, or stored posts to the store.
+
+Files stream through in batches of BATCH_ROWS rows, so memory stays flat whatever their size; a bad row is
+quarantined in `<input>.rejected.jsonl` with its reason and the rest go on. `classify_stored` is what the
+CLI, the live watch loop and the dashboard call to give every stored post a prediction of the current model.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import IO, Any, Protocol
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from sqlalchemy import Engine, and_, func, select
+
+from miner import store
+from miner.classify import OutageModel
+from miner.errors import BadInput
+from miner.ingest import RejectWriter, _position, reject_path_for
+from miner.labels import TYPES
+from miner.sources.files import RawRecord, detect_format, open_binary, read_records
+from miner.sources.records import Rejected, _text
+
+# Rows per model call: enough to amortise the per-batch numpy and spaCy overhead (throughput is flat
+# beyond ~1,000), small enough that a batch's text, features and output stay a few MB.
+BATCH_ROWS = 2_000
+# Probabilities in files are rounded: four decimals is finer than the model's calibration.
+PROB_DECIMALS = 4
+OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
+OUTPUT_FIELDS = ("id", "lang", "is_outage", "outage_prob", "types", "type_probs")
+
+ProgressFn = Callable[[int, int], None]
+"""(done, total) in bytes of the input file, or in posts for the store."""
+
+
+@dataclass(slots=True)
+class BatchSummary:
+    """What happened to one input."""
+
+    path: str
+    read: int = 0
+    classified: int = 0
+    rejected: int = 0
+    reject_path: str = ""
+
+
+# ---- output ------------------------------------------------------------------------------------------------
+
+
+class RecordWriter(Protocol):
+    def write(self, records: list[dict[str, Any]]) -> None: ...
+
+    def close(self) -> None: ...
+
+
+class JsonlWriter:
+    """One JSON object per line."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        self.handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+
+    def close(self) -> None:
+        self.handle.flush()
+        if self.handle is not sys.stdout:
+            self.handle.close()
+
+
+class CsvWriter:
+    """A header row, then one row per record; `types` and `type_probs` are JSON text."""
+
+    def __init__(self, handle: IO[str]) -> None:
+        self.handle = handle
+        self.writer = csv.DictWriter(handle, fieldnames=OUTPUT_FIELDS)
+        self.writer.writeheader()
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        nested = ("types", "type_probs")
+        self.writer.writerows(
+            {**r, **{k: json.dumps(r[k], ensure_ascii=False) for k in nested}} for r in records
+        )
+
+    def close(self) -> None:
+        self.handle.close()
+
+
+PARQUET_SCHEMA = pa.schema(
+    [
+        ("id", pa.string()),
+        ("lang", pa.string()),
+        ("is_outage", pa.bool_()),
+        ("outage_prob", pa.float64()),
+        ("types", pa.list_(pa.string())),
+        ("type_probs", pa.struct([(t, pa.float64()) for t in TYPES])),
+    ]
+)
+
+
+class ParquetWriter:
+    """One row group per batch, so the file is written as it goes."""
+
+    def __init__(self, path: Path) -> None:
+        self.writer = pq.ParquetWriter(path, PARQUET_SCHEMA)
+
+    def write(self, records: list[dict[str, Any]]) -> None:
+        self.writer.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA))
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+def open_writer(output: Path | None) -> RecordWriter:
+    """A writer for the output's extension (.jsonl, .csv, .parquet); JSONL on stdout for None or '-'."""
+    if output is None or str(output) == "-":
+        return JsonlWriter(sys.stdout)
+    fmt = output.suffix.lower().lstrip(".")
+    fmt = "jsonl" if fmt == "ndjson" else fmt
+    if fmt not in OUTPUT_FORMATS:
+        raise BadInput(
+            f"{output}: unknown output format {fmt or '(no extension)'!r}; use .jsonl, .csv or .parquet"
+        )
+    try:
+        if fmt == "parquet":
+            return ParquetWriter(output)
+        handle = output.open("w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise BadInput(f"{output}: cannot write ({exc.strerror or exc})") from exc
+    return CsvWriter(handle) if fmt == "csv" else JsonlWriter(handle)
+
+
+# ---- files -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Columns:
+    """Which input columns hold the text and the id."""
+
+    text: str = "text"
+    id: str = "id"
+
+
+def _row_id(fields: dict[str, Any], column: str, line: int) -> str:
+    """The row's id as text; the row number when the input has none."""
+    value = fields.get(column)
+    if value in (None, ""):
+        return str(line)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise Rejected(f"id must be a string or integer, got {type(value).__name__}")
+    return str(value)
+
+
+def _checked(
+    records: Iterator[RawRecord], cols: Columns, rejects: RejectWriter
+) -> Iterator[tuple[str, str] | None]:
+    """(id, text) for good rows, None (after quarantining) for bad ones, in input order."""
+    for rec in records:
+        if rec.error:
+            rejects.write(rec.line, rec.error, rec.raw_text)
+            yield None
+            continue
+        try:
+            yield _row_id(rec.fields, cols.id, rec.line), _text(rec.fields.get(cols.text))
+        except Rejected as exc:
+            rejects.write(rec.line, str(exc), rec.fields)
+            yield None
+
+
+def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def output_records(ids: list[str], frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Output records from `OutageModel.predict_frame` rows, built column-wise."""
+    flags = frame[[f"t_{t}" for t in TYPES]].to_numpy()
+    probs = frame[[f"p_{t}" for t in TYPES]].round(PROB_DECIMALS).to_numpy().tolist()
+    return [
+        {
+            "id": post_id,
+            "lang": lang,
+            "is_outage": is_outage,
+            "outage_prob": prob,
+            "types": [t for t, flag in zip(TYPES, row_flags, strict=True) if flag],
+            "type_probs": dict(zip(TYPES, row_probs, strict=True)),
+        }
+        for post_id, lang, is_outage, prob, row_flags, row_probs in zip(
+            ids,
+            frame["lang"].tolist(),
+            frame["is_outage"].tolist(),
+            frame["outage_prob"].round(PROB_DECIMALS).tolist(),
+            flags.tolist(),
+            probs,
+            strict=True,
+        )
+    ]
+
+
+def classify_file(
+    model: OutageModel,
+    path: Path,
+    writer: RecordWriter,
+    cols: Columns = Columns(),
+    *,
+    reject_dir: Path | None = None,
+    stream: IO[bytes] | None = None,
+    on_progress: ProgressFn | None = None,
+) -> BatchSummary:
+    """Classify every good row of one input (or `stream` for '-') and hand the records to `writer`."""
+    raw = stream or (open_binary(path) if detect_format(path) != "parquet" else None)
+    total = path.stat().st_size if stream is None else 0
+    summary = BatchSummary(str(path))
+    rejects = RejectWriter(reject_path_for(path, reject_dir))
+    try:
+        for batch in _batches(_checked(read_records(path, raw), cols, rejects), BATCH_ROWS):
+            good = [row for row in batch if row is not None]
+            if good:
+                ids, texts = zip(*good, strict=True)
+                writer.write(output_records(list(ids), model.predict_frame(texts)))
+            summary.read += len(batch)
+            summary.classified += len(good)
+            summary.rejected += len(batch) - len(good)
+            if on_progress is not None:
+                on_progress(_position(raw, total), total)
+    finally:
+        rejects.close()
+        if raw is not None and stream is None:
+            raw.close()
+    summary.reject_path = str(rejects.path) if summary.rejected else ""
+    return summary
+
+
+# ---- the store ---------------------------------------------------------------------------------------------
+
+
+def _unclassified(version: str) -> Any:
+    """Stored posts the model `version` has no prediction for: posts LEFT JOIN predictions IS NULL."""
+    posts, preds = store.posts, store.predictions
+    joined = posts.outerjoin(
+        preds,
+        and_(
+            preds.c.source == posts.c.source, preds.c.post_id == posts.c.id, preds.c.model_version == version
+        ),
+    )
+    return joined, preds.c.post_id.is_(None)
+
+
+def count_unclassified(engine: Engine, version: str) -> int:
+    """How many stored posts still lack a prediction of this model version."""
+    joined, missing = _unclassified(version)
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(joined).where(missing)).scalar_one()
+
+
+def _prediction_rows(rows: list[Any], frame: pd.DataFrame, version: str) -> list[dict[str, Any]]:
+    now = datetime.now(UTC)
+    extra = [
+        {"source": r.source, "post_id": r.id, "model_version": version, "classified_at": now} for r in rows
+    ]
+    return [{**fixed, **pred} for fixed, pred in zip(extra, frame.to_dict("records"), strict=True)]
+
+
+def classify_stored(
+    engine: Engine, model: OutageModel, batch_size: int = BATCH_ROWS, on_progress: ProgressFn | None = None
+) -> int:
+    """Predict every stored post this model version has not classified yet; returns how many it did.
+
+    Each batch is read and written in one transaction, so an interrupted run loses at most one batch and
+    the next run resumes where it stopped.
+    """
+    joined, missing = _unclassified(model.version)
+    query = (
+        select(store.posts.c.source, store.posts.c.id, store.posts.c.text).select_from(joined).where(missing)
+    )
+    total = count_unclassified(engine, model.version) if on_progress is not None else 0
+    done = 0
+    while True:
+        with engine.begin() as conn:
+            rows = conn.execute(query.limit(batch_size)).all()
+            if not rows:
+                return done
+            frame = model.predict_frame([r.text for r in rows])
+            conn.execute(store.predictions.insert(), _prediction_rows(rows, frame, model.version))
+        done += len(rows)
+        if on_progress is not None:
+            on_progress(done, total)

@@ -1,0 +1,464 @@
+"""Outage-report classifier: is a post an outage report, and of which types (see data/labeled/GUIDE.md).
+
+Features are word n-grams over spaCy lemmas plus character n-grams over the normalised text. Both are
+counted by `NgramVectorizer`, which hashes every n-gram of a whole batch at once with numpy (a polynomial
+hash of the code points) and looks the hashes up in the vocabulary's hash table: scikit-learn's analyzers
+run a Python loop per n-gram and cap character n-grams near 5,000 posts/s, this runs at well over 50,000.
+
+One linear model per label ("outage" and each type, one-vs-rest) scores the posts. Its decision values are
+Platt-calibrated and its decision thresholds chosen to maximise F1, both on grouped out-of-fold predictions
+of the training data, so neither probabilities nor thresholds are hand-set. Type models learn from outage
+reports only: they answer "which part is broken", the outage model answers "is anything broken".
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import skops.io as sio
+from scipy.special import expit
+from sklearn.base import BaseEstimator, TransformerMixin, clone
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import StratifiedGroupKFold
+from sklearn.pipeline import FeatureUnion
+from sklearn.svm import LinearSVC
+
+from miner.errors import ModelError
+from miner.labels import TYPES
+from miner.lang import detect_langs
+from miner.text import lemmatize, normalize
+
+LABELS: tuple[str, ...] = ("outage", *TYPES)
+"""Columns of every probability matrix: the outage label first, then the types."""
+
+MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
+MODEL_FILE = "model.skops"
+DEFAULT_POINTER = "DEFAULT"  # file in MODELS_DIR naming the shipped version
+MODEL_DIR_ENV = "MINER_MODEL_DIR"
+
+# Candidate decision thresholds: a 0.01 grid is finer than the F1 curve of a few hundred positives can tell
+# apart, and the ends are cut so that one odd fold cannot push a label to "always" or "never".
+THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
+# Platt scaling fits two numbers on thousands of points: no regularisation wanted.
+PLATT_C = 1e6
+# Hash of an n-gram: sum of code point * P**i mod 2**64. P odd, so it has an inverse mod 2**64, which turns
+# prefix sums into the hash of any substring; a 64-bit hash makes collisions in a vocabulary negligible.
+_HASH_BASE = 0x100000001B3
+_HASH_INVERSE = pow(_HASH_BASE, -1, 2**64)
+_SPACE = ord(" ")
+
+# skops refuses to load types it does not know; these are the only ones our model adds, checked by name.
+ALLOWED_TYPES = frozenset({"miner.classify.OutageModel", "miner.classify.NgramVectorizer"})
+
+
+@dataclass(frozen=True, slots=True)
+class Prediction:
+    """The model's answer for one post."""
+
+    lang: str
+    is_outage: bool
+    outage_prob: float
+    types: list[str]
+    type_probs: dict[str, float]
+
+
+def prepare(texts: Sequence[str], langs: Sequence[str] | None = None) -> pd.DataFrame:
+    """The text pipeline, once per post: language, normalised text (char n-grams), lemmas (word n-grams)."""
+    texts = list(texts)
+    langs = detect_langs(texts) if langs is None else list(langs)
+    norm = [normalize(text) for text in texts]
+    return pd.DataFrame({"lang": langs, "norm": norm, "lemmas": lemmatize(norm, langs)})
+
+
+def _as_prepared(X: Any) -> pd.DataFrame:
+    """Accept a prepared frame, a frame with `text` (and maybe `lang`), or plain texts."""
+    if isinstance(X, pd.DataFrame) and {"lang", "norm", "lemmas"} <= set(X.columns):
+        return X
+    if isinstance(X, pd.DataFrame):
+        return prepare(X["text"].tolist(), X["lang"].tolist() if "lang" in X.columns else None)
+    return prepare(X)
+
+
+def _powers(base: int, n: int) -> np.ndarray:
+    """base**0 .. base**(n-1) mod 2**64 (numpy's unsigned arithmetic wraps)."""
+    out = np.full(n, base, dtype=np.uint64)
+    out[:1] = 1
+    return np.cumprod(out)
+
+
+def _char_spans(lengths: np.ndarray, ngram_range: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(start, stop) positions of every substring of n code points inside one text, per n."""
+    text_end = np.repeat(np.cumsum(lengths), lengths)
+    position = np.arange(len(text_end))
+    spans = []
+    for n in range(ngram_range[0], ngram_range[1] + 1):
+        start = position[position + n <= text_end]
+        spans.append((start, start + n))
+    return spans
+
+
+def _word_spans(
+    codes: np.ndarray, doc: np.ndarray, ngram_range: tuple[int, int]
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """(start, stop) positions of every run of n space-separated tokens inside one text, per n."""
+    space = codes == _SPACE
+    token_start = np.flatnonzero(space[:-1] & ~space[1:]) + 1
+    token_stop = np.flatnonzero(~space[:-1] & space[1:]) + 1
+    token_doc = doc[token_start]
+    spans = []
+    for n in range(ngram_range[0], ngram_range[1] + 1):
+        first = np.flatnonzero(token_doc[: len(token_doc) - n + 1] == token_doc[n - 1 :])
+        spans.append((token_start[first], token_stop[first + n - 1]))
+    return spans
+
+
+def _spans(texts: Sequence[str], analyzer: str, ngram_range: tuple[int, int]) -> tuple[np.ndarray, ...]:
+    """Every n-gram of every text as (row, start, stop, hash) arrays; positions index the concatenation of
+    the texts, each padded with a space on both sides so that word edges are marked.
+
+    "char": all substrings of n code points; "word": runs of n space-separated tokens (lemmas come
+    space-joined).
+    """
+    padded = [f" {text} " for text in texts]
+    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
+    codes = np.frombuffer("".join(padded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(
+        np.uint64
+    )
+    prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
+    np.cumsum(codes * _powers(_HASH_BASE, len(codes)), out=prefix[1:])
+    doc = np.repeat(np.arange(len(padded)), lengths)
+    spans = _char_spans(lengths, ngram_range) if analyzer == "char" else _word_spans(codes, doc, ngram_range)
+    start = np.concatenate([s for s, _ in spans])
+    stop = np.concatenate([e for _, e in spans])
+    return doc[start], start, stop, (prefix[stop] - prefix[start]) * _powers(_HASH_INVERSE, len(codes))[start]
+
+
+def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
+    """Scale each row to unit length in place (empty rows and empty matrices stay as they are)."""
+    row = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    norms = np.sqrt(np.bincount(row, weights=matrix.data * matrix.data, minlength=matrix.shape[0]))
+    matrix.data /= norms[row].astype(matrix.data.dtype)
+    return matrix
+
+
+class NgramVectorizer(TransformerMixin, BaseEstimator):
+    """TF-IDF (sublinear tf, smooth idf, l2 rows) over hashed word or char n-grams of one column of X."""
+
+    def __init__(
+        self,
+        column: str = "norm",
+        analyzer: str = "char",
+        ngram_range: tuple[int, int] = (2, 5),
+        min_df: int = 2,
+        max_features: int | None = None,
+    ) -> None:
+        self.column = column
+        self.analyzer = analyzer
+        self.ngram_range = ngram_range
+        self.min_df = min_df
+        self.max_features = max_features
+
+    def fit(self, X: Any, y: Any = None) -> NgramVectorizer:
+        """Keep n-grams in at least `min_df` posts (the `max_features` most frequent); learn their idf."""
+        texts = list(X[self.column])
+        row, _, _, hashes = _spans(texts, self.analyzer, self.ngram_range)
+        unique, column = np.unique(hashes, return_inverse=True)
+        present = sp.csc_matrix(
+            (np.ones(len(row), dtype=np.float32), (row, column)), (len(texts), len(unique))
+        )
+        df = np.diff(present.indptr)
+        keep = np.flatnonzero(df >= self.min_df)
+        if self.max_features is not None and len(keep) > self.max_features:
+            keep = keep[np.argsort(-df[keep], kind="stable")[: self.max_features]]
+            keep.sort()
+        self.vocabulary_ = unique[keep]
+        self._lookup = None
+        self.idf_ = (np.log((1 + len(texts)) / (1 + df[keep])) + 1).astype(np.float32)
+        return self
+
+    def _columns(self, hashes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Vocabulary columns of the hashes that are in it, and a mask of which those are."""
+        if getattr(self, "_lookup", None) is None:
+            # pandas' hash table answers ~4x faster than a binary search of the sorted vocabulary
+            self._lookup = pd.Index(self.vocabulary_)
+        column = self._lookup.get_indexer(hashes)
+        known = column >= 0
+        return column[known], known
+
+    def __getstate__(self) -> dict[str, Any]:
+        """The lookup table is rebuilt on first use: a saved model holds only the vocabulary."""
+        state = super().__getstate__()
+        state.pop("_lookup", None)
+        return state
+
+    def transform(self, X: Any) -> sp.csr_matrix:
+        texts = list(X[self.column])
+        row, _, _, hashes = _spans(texts, self.analyzer, self.ngram_range)
+        column, known = self._columns(hashes)
+        data = np.ones(len(column), dtype=np.float32)
+        counts = sp.csr_matrix((data, (row[known], column)), shape=(len(texts), len(self.vocabulary_)))
+        counts.data = (1 + np.log(counts.data)) * self.idf_[counts.indices]
+        return _l2_rows(counts)
+
+    def ngrams(self, text: str) -> dict[int, str]:
+        """Vocabulary columns of the n-grams of one text, with the n-gram they stand for."""
+        _, start, stop, hashes = _spans([text], self.analyzer, self.ngram_range)
+        column, known = self._columns(hashes)
+        padded = f" {text} "
+        return {int(c): padded[s:e] for c, s, e in zip(column, start[known], stop[known], strict=True)}
+
+
+def label_matrix(types: Sequence[Sequence[str]]) -> np.ndarray:
+    """Boolean posts x LABELS matrix from each post's type list (no type = not an outage report)."""
+    Y = np.zeros((len(types), len(LABELS)), dtype=bool)
+    for i, post_types in enumerate(types):
+        for label in post_types:
+            Y[i, LABELS.index(label)] = True
+    Y[:, 0] = Y[:, 1:].any(axis=1)
+    return Y
+
+
+def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """Boolean decisions for a posts x LABELS probability matrix.
+
+    Types count only for outage reports; an outage report whose types all stay under their thresholds
+    gets its most probable type, since every report is about something.
+    """
+    decisions = probs >= thresholds
+    types = decisions[:, 1:]
+    untyped = np.flatnonzero(decisions[:, 0] & ~types.any(axis=1))
+    types[untyped, probs[untyped, 1:].argmax(axis=1)] = True
+    types &= decisions[:, [0]]
+    return decisions
+
+
+def _f1_per_threshold(probs: np.ndarray, truth: np.ndarray, gate: np.ndarray) -> np.ndarray:
+    """F1 of `gate & (probs >= t)` against `truth` for each t of THRESHOLD_GRID."""
+    predicted = (probs[:, None] >= THRESHOLD_GRID[None, :]) & gate[:, None]
+    tp = (predicted & truth[:, None]).sum(axis=0)
+    denominator = predicted.sum(axis=0) + truth.sum()
+    return np.divide(2 * tp, denominator, out=np.zeros(len(THRESHOLD_GRID)), where=denominator > 0)
+
+
+def _best_threshold(probs: np.ndarray, truth: np.ndarray, gate: np.ndarray) -> float:
+    """The F1-maximising threshold; the middle of the best plateau, so ties do not favour an extreme."""
+    f1 = _f1_per_threshold(probs, truth, gate)
+    best = np.flatnonzero(f1 == f1.max())
+    return float(THRESHOLD_GRID[best[len(best) // 2]])
+
+
+def choose_thresholds(probs: np.ndarray, Y: np.ndarray) -> np.ndarray:
+    """Per-label thresholds maximising F1 of the final decisions: the outage label alone, then each type
+    among the posts the chosen outage threshold lets through (its errors are what the types live with)."""
+    thresholds = np.empty(len(LABELS))
+    thresholds[0] = _best_threshold(probs[:, 0], Y[:, 0], np.ones(len(Y), dtype=bool))
+    is_outage = probs[:, 0] >= thresholds[0]
+    for j in range(1, len(LABELS)):
+        thresholds[j] = _best_threshold(probs[:, j], Y[:, j], is_outage)
+    return thresholds
+
+
+def _fit_binary(estimator: BaseEstimator, X: sp.csr_matrix, y: np.ndarray) -> tuple[np.ndarray, float]:
+    """Coefficients and intercept of a linear model; a label with one class in `y` gets a constant score."""
+    if y.all() or not y.any():
+        return np.zeros(X.shape[1]), (1.0 if y.all() else -1.0)
+    fitted = clone(estimator).fit(X, y)
+    return fitted.coef_.ravel(), float(fitted.intercept_[0])
+
+
+def _platt(decisions: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    """Platt scaling (a, b) with P(y | d) = expit(a * d + b), fitted on out-of-fold decision values."""
+    if y.all() or not y.any():
+        return 0.0, (10.0 if y.all() else -10.0)
+    fitted = LogisticRegression(C=PLATT_C).fit(decisions[:, None], y)
+    return float(fitted.coef_[0, 0]), float(fitted.intercept_[0])
+
+
+class OutageModel(BaseEstimator):
+    """Outage-report and outage-type classifier over posts in French and English.
+
+    `model` is "logreg" (LogisticRegression) or "svm" (LinearSVC); either way its decision values are
+    Platt-calibrated on out-of-fold predictions, like CalibratedClassifierCV(method="sigmoid",
+    ensemble=False) but with folds grouped by author. `char_ngrams=None` drops the character n-grams.
+    """
+
+    def __init__(
+        self,
+        model: str = "logreg",
+        C: float = 30.0,
+        word_ngrams: tuple[int, int] = (1, 2),
+        char_ngrams: tuple[int, int] | None = (2, 5),
+        min_df: int = 2,
+        max_features: int | None = 100_000,
+        class_weight: str | None = "balanced",
+        cv: int = 5,
+        random_state: int = 0,
+        version: str = "dev",
+    ) -> None:
+        self.model = model
+        self.C = C
+        self.word_ngrams = word_ngrams
+        self.char_ngrams = char_ngrams
+        self.min_df = min_df
+        self.max_features = max_features
+        self.class_weight = class_weight
+        self.cv = cv
+        self.random_state = random_state
+        self.version = version
+
+    def _features(self) -> FeatureUnion:
+        parts = [
+            ("word", NgramVectorizer("lemmas", "word", self.word_ngrams, self.min_df, self.max_features))
+        ]
+        if self.char_ngrams is not None:
+            parts.append(
+                ("char", NgramVectorizer("norm", "char", self.char_ngrams, self.min_df, self.max_features))
+            )
+        return FeatureUnion(parts)
+
+    def _linear(self) -> BaseEstimator:
+        if self.model == "logreg":
+            return LogisticRegression(C=self.C, class_weight=self.class_weight, solver="liblinear", dual=True)
+        if self.model == "svm":
+            return LinearSVC(C=self.C, class_weight=self.class_weight)
+        raise ValueError(f"model must be 'logreg' or 'svm', got {self.model!r}")
+
+    def _fit_linear(self, data: pd.DataFrame, Y: np.ndarray) -> tuple[FeatureUnion, np.ndarray, np.ndarray]:
+        """Features and one linear model per label; type models see outage reports only."""
+        features = self._features()
+        X = features.fit_transform(data)
+        fits = [_fit_binary(self._linear(), X, Y[:, 0])]
+        fits += [_fit_binary(self._linear(), X[Y[:, 0]], Y[Y[:, 0], j]) for j in range(1, len(LABELS))]
+        return features, np.vstack([coef for coef, _ in fits]), np.array([b for _, b in fits])
+
+    def _out_of_fold(self, data: pd.DataFrame, Y: np.ndarray, groups: np.ndarray) -> np.ndarray:
+        """Decision values of each post from models that never saw its author."""
+        folds = StratifiedGroupKFold(self.cv, shuffle=True, random_state=self.random_state)
+        decisions = np.zeros(Y.shape)
+        for train, val in folds.split(data, Y[:, 0], groups):
+            features, coef, intercept = self._fit_linear(data.iloc[train], Y[train])
+            decisions[val] = features.transform(data.iloc[val]) @ coef.T + intercept
+        return decisions
+
+    def fit(self, X: Any, y: Sequence[Sequence[str]], groups: Sequence[Any] | None = None) -> OutageModel:
+        """Learn from texts (or a frame with `text`, `lang`) and their type lists; `groups` (authors) keep
+        one author's posts in one fold, as the test split does."""
+        data = _as_prepared(X)
+        Y = label_matrix(y)
+        groups = np.arange(len(Y)) if groups is None else np.asarray(groups)
+        oof = self._out_of_fold(data, Y, groups)
+        rows = [slice(None)] + [Y[:, 0]] * len(TYPES)  # type probabilities are given an outage report
+        self.calibration_ = np.array([_platt(oof[r, j], Y[r, j]) for j, r in enumerate(rows)])
+        self.thresholds_ = choose_thresholds(self._calibrated(oof), Y)
+        self.features_, coef, self.intercept_ = self._fit_linear(data, Y)
+        self.coef_ = coef.astype(np.float32)
+        return self
+
+    def _calibrated(self, decisions: np.ndarray) -> np.ndarray:
+        return expit(decisions * self.calibration_[:, 0] + self.calibration_[:, 1])
+
+    def predict_proba(self, X: Any) -> np.ndarray:
+        """Calibrated posts x LABELS probabilities; type columns are conditional on an outage report."""
+        data = _as_prepared(X)
+        return self._calibrated(self.features_.transform(data) @ self.coef_.T + self.intercept_)
+
+    def predict_frame(self, texts: Sequence[str], langs: Sequence[str] | None = None) -> pd.DataFrame:
+        """Vectorised predictions: lang, is_outage, outage_prob, p_<type> and t_<type> columns."""
+        data = prepare(texts, langs)
+        probs = self.predict_proba(data)
+        decisions = decide(probs, self.thresholds_)
+        frame = pd.DataFrame({"lang": data["lang"], "is_outage": decisions[:, 0], "outage_prob": probs[:, 0]})
+        for j, label in enumerate(TYPES, start=1):
+            frame[f"p_{label}"] = probs[:, j]
+        for j, label in enumerate(TYPES, start=1):
+            frame[f"t_{label}"] = decisions[:, j]
+        return frame
+
+    def predict(self, texts: Sequence[str], langs: Sequence[str] | None = None) -> list[Prediction]:
+        """One Prediction per text, in order."""
+        return [prediction_from_row(row) for row in self.predict_frame(texts, langs).to_dict("records")]
+
+    def top_features(self, text: str, k: int = 10, label: str = "outage") -> list[tuple[str, float]]:
+        """The k n-grams of `text` that move `label`'s calibrated log-odds most, with their contribution."""
+        j = LABELS.index(label)
+        data = prepare([text])
+        x = self.features_.transform(data).tocsr()
+        contribution = x.data * self.coef_[j, x.indices] * self.calibration_[j, 0]
+        names = self._feature_names(data)
+        order = np.argsort(-np.abs(contribution), kind="stable")[:k]
+        return [(names[x.indices[i]], round(float(contribution[i]), 4)) for i in order]
+
+    def _feature_names(self, data: pd.DataFrame) -> dict[int, str]:
+        """Readable names of the columns one prepared post has, e.g. `word:plus internet`, `char:' pann'`."""
+        names, offset = {}, 0
+        for name, vectorizer in self.features_.transformer_list:
+            for column, gram in vectorizer.ngrams(data[vectorizer.column].iloc[0]).items():
+                names[offset + column] = f"{name}:{gram.strip() if name == 'word' else repr(gram)}"
+            offset += len(vectorizer.vocabulary_)
+        return names
+
+
+def prediction_from_row(row: dict[str, Any]) -> Prediction:
+    """A Prediction from one row of `OutageModel.predict_frame`."""
+    return Prediction(
+        lang=row["lang"],
+        is_outage=bool(row["is_outage"]),
+        outage_prob=float(row["outage_prob"]),
+        types=[label for label in TYPES if row[f"t_{label}"]],
+        type_probs={label: float(row[f"p_{label}"]) for label in TYPES},
+    )
+
+
+def model_file(path: str | Path | None = None) -> Path:
+    """The model file to use: `path` (a version folder or its file), else $MINER_MODEL_DIR, else the
+    version named in models/DEFAULT."""
+    chosen = path or os.environ.get(MODEL_DIR_ENV)
+    if chosen:
+        folder = Path(chosen)
+    else:
+        pointer = MODELS_DIR / DEFAULT_POINTER
+        if not pointer.is_file():
+            raise ModelError(
+                f"no default model ({pointer} is missing): run `miner train` or pass --model DIR"
+            )
+        folder = MODELS_DIR / pointer.read_text(encoding="utf-8").strip()
+    file = folder / MODEL_FILE if folder.is_dir() else folder
+    if not file.is_file():
+        raise ModelError(f"{file}: no such model file")
+    return file
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
+
+
+def load_model(path: str | Path | None = None) -> OutageModel:
+    """Load a model from a skops file, refusing anything but our own types on top of skops' safe ones."""
+    file = model_file(path)
+    try:
+        untrusted = sio.get_untrusted_types(file=file)
+        unexpected = sorted(set(untrusted) - ALLOWED_TYPES)
+        if unexpected:
+            raise ModelError(f"{file}: refusing to load unexpected types: {', '.join(unexpected)}")
+        model = sio.load(file, trusted=untrusted)
+    except ModelError:
+        raise
+    except Exception as exc:  # a bad file makes zipfile, json or skops raise many unrelated types
+        raise ModelError(f"{file}: not a valid skops model file ({_first_line(exc)})") from exc
+    if not isinstance(model, OutageModel):
+        raise ModelError(f"{file}: holds a {type(model).__name__}, not an OutageModel")
+    return model
+
+
+def save_model(model: OutageModel, file: Path) -> None:
+    """Write a fitted model as a compressed skops file (never pickle: loading it runs no code)."""
+    sio.dump(model, file, compression=zipfile.ZIP_DEFLATED, compresslevel=9)

@@ -1,0 +1,187 @@
+"""`miner train` and `miner classify`: build a model version, and label posts with one."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    SpinnerColumn,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from miner import store
+from miner.cli import app
+from miner.errors import BadInput
+from miner.ingest import check_inputs
+from miner.labels import CORPUS_DIR, LANGS
+
+if TYPE_CHECKING:  # the modules behind these load spaCy and scikit-learn: only when a command runs
+    from miner.batch import BatchSummary, Columns, RecordWriter
+    from miner.classify import OutageModel
+
+console = Console(stderr=True)
+
+
+def _train_table(test: dict) -> Table:
+    table = Table(title="Test split")
+    for col in ("lang", "posts", "outage P", "outage R", "outage F1", "type macro-F1"):
+        table.add_column(col, justify="left" if col == "lang" else "right")
+    for lang in ("all", *LANGS):
+        s, o = test[lang], test[lang]["outage"]
+        cells = (o["precision"], o["recall"], o["f1"], s["type_macro_f1"])
+        table.add_row(lang, f"{s['posts']:,}", *(f"{v:.3f}" for v in cells))
+    return table
+
+
+@app.command("train")
+def train_cmd(
+    data: Annotated[Path, typer.Option(help="Folder holding the labelled corpus.jsonl.")] = CORPUS_DIR,
+    out: Annotated[
+        Path | None, typer.Option(help="Version folder to write (default: models/outage-YYYYMMDD-<hash>).")
+    ] = None,
+    force: Annotated[bool, typer.Option(help="Overwrite the version folder if it exists.")] = False,
+    seed: Annotated[int, typer.Option(help="Seed of the cross-validation folds.")] = 0,
+    default: Annotated[
+        bool, typer.Option("--default", help="Also make this version the default model (models/DEFAULT).")
+    ] = False,
+) -> None:
+    """Train the outage classifier: compare set-ups on grouped cross-validation, fit the best, score it on
+    the test split and write model.skops, metrics.json and MODEL_CARD.md into a version folder.
+
+    Example: miner train --data data/labeled --default
+    """
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
+    with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
+        tasks: list[TaskID] = []
+
+        def on_step(name: str) -> None:
+            if tasks:
+                progress.update(tasks[-1], total=1, completed=1)
+            tasks.append(progress.add_task(name, total=None))
+
+        def on_progress(what: str, done: int, total: int) -> None:
+            progress.update(tasks[-1], description=what, completed=done, total=total)
+
+        from miner.train import train
+
+        context = train(data, out, force=force, seed=seed, progress=on_progress, on_step=on_step)
+        progress.update(tasks[-1], total=1, completed=1)
+    console.print(_train_table(context["test_scores"]))
+    if default:
+        from miner.train import set_default
+
+        console.print(f"default model: {set_default(context['out'])}")
+    typer.echo(str(context["out"]))
+
+
+def _classify_files(inputs: list[Path], output: Path | None, model_dir: Path | None, cols: Columns) -> None:
+    """Classify input files into one output, with a progress bar per file and a summary."""
+    from miner.batch import open_writer
+    from miner.classify import load_model
+
+    check_inputs(inputs)
+    model = load_model(model_dir)
+    writer = open_writer(output)
+    summaries: list[BatchSummary] = []
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TimeRemainingColumn(),
+            console=console,
+        ) as progress:
+            for path in inputs:
+                task = progress.add_task(path.name, total=None)
+                summaries.append(_classify_one(model, path, writer, cols, progress, task))
+    finally:
+        writer.close()
+    for s in summaries:
+        line = f"{s.path}: {s.classified:,} classified"
+        console.print(
+            line + (f", {s.rejected:,} rejected rows written to {s.reject_path}" if s.rejected else "")
+        )
+
+
+def _classify_one(
+    model: OutageModel, path: Path, writer: RecordWriter, cols: Columns, progress: Progress, task: TaskID
+) -> BatchSummary:
+    def advance(done: int, total: int) -> None:
+        progress.update(task, completed=done, total=total or None)
+
+    from miner.batch import classify_file
+
+    stream = sys.stdin.buffer if str(path) == "-" else None
+    return classify_file(model, path, writer, cols, stream=stream, on_progress=advance)
+
+
+def _classify_db(model_dir: Path | None, db_url: str | None) -> None:
+    """Classify the stored posts the model has no prediction for yet."""
+    from miner.batch import classify_stored, count_unclassified
+    from miner.classify import load_model
+
+    model = load_model(model_dir)
+    engine = store.connect(db_url)
+    with Progress(
+        TextColumn("classifying stored posts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
+        console=console,
+    ) as progress:  # fmt: skip
+        task = progress.add_task("db", total=count_unclassified(engine, model.version))
+        done = classify_stored(engine, model, on_progress=lambda n, total: progress.update(task, completed=n))
+    typer.echo(f"classified {done:,} posts with model {model.version}")
+
+
+@app.command("classify")
+def classify_cmd(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="JSONL, CSV or Parquet files (gzip allowed); '-' reads JSONL from stdin."),
+    ] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option("--output", "-o", help="Output .jsonl, .csv or .parquet (default: JSONL on stdout)."),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Model version folder (default: $MINER_MODEL_DIR, else models/DEFAULT)."),
+    ] = None,
+    text_col: Annotated[str, typer.Option(help="Input column holding the post text.")] = "text",
+    id_col: Annotated[
+        str, typer.Option(help="Input column holding the post id (default: the row number).")
+    ] = "id",
+    db: Annotated[
+        bool,
+        typer.Option("--db", help="Classify the stored posts this model version has not classified yet."),
+    ] = False,
+    db_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL for --db (default: $MINER_DB_URL or sqlite:///data/miner.db)."),
+    ] = None,
+) -> None:
+    """Say which posts are outage reports and of which types: one record per good input row, in order
+    (id, lang, is_outage, outage_prob, types, type_probs); bad rows go to <input>.rejected.jsonl.
+
+    Example: miner classify posts.jsonl.gz --output predictions.parquet
+
+    Example: miner import data/demo/free-fr.csv.gz && miner classify --db
+    """
+    if db == bool(inputs):
+        raise BadInput("give input files, or --db to classify stored posts (not both)")
+    if db:
+        _classify_db(model, db_url)
+    else:
+        from miner.batch import Columns
+
+        _classify_files(inputs or [], output, model, Columns(text=text_col, id=id_col))

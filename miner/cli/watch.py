@@ -1,0 +1,93 @@
+"""`miner watch`: the long-running loop (collect, classify, detect, alert)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from miner import store
+from miner.alerts import send_alert, webhook_url
+from miner.cli import app
+from miner.errors import BadInput, MinerError
+from miner.services import SOURCES, load_services
+
+console = Console(stderr=True)
+
+
+def _interval(every: str) -> float:
+    try:
+        seconds = pd.Timedelta(every).total_seconds()
+    except ValueError:
+        seconds = 0
+    if seconds <= 0:
+        raise BadInput(f"--every must be a positive duration such as 2m or 30s, got {every!r}")
+    return seconds
+
+
+def _notifier(url: str | None):
+    if url is None:
+        return None
+
+    def notify(payload: dict[str, Any]) -> None:
+        try:
+            send_alert(url, payload)
+        except MinerError as exc:  # a chat outage must not stop the watcher
+            console.print(f"alert not sent: {exc}")
+
+    return notify
+
+
+@app.command("watch")
+def watch_cmd(
+    every: Annotated[str, typer.Option(help="Pause between cycles, e.g. 2m, 30s, 1h.")] = "2m",
+    sources: Annotated[
+        list[str] | None, typer.Option("--source", help=f"Only these sources ({', '.join(SOURCES)}).")
+    ] = None,
+    once: Annotated[bool, typer.Option(help="Run one cycle and exit (for cron or a systemd timer).")] = False,
+    services: Annotated[
+        Path | None, typer.Option(help="Services file (default: data/services.toml).")
+    ] = None,
+    model: Annotated[
+        Path | None, typer.Option(help="Model version folder (default: models/DEFAULT).")
+    ] = None,
+    db_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or data/miner.db).")
+    ] = None,
+) -> None:
+    """Watch every configured service: collect from each usable source, classify new posts, update
+    incidents, and post a JSON alert to $MINER_WEBHOOK_URL when an incident starts and when it ends.
+    Logs one line per cycle; stop with Ctrl-C.
+
+    Example: MINER_WEBHOOK_URL=https://hooks.slack.com/services/... miner watch --every 2m
+    """
+    from miner.classify import load_model  # heavy (spaCy, scikit-learn): only when watching
+    from miner.collect.run import usable_sources
+    from miner.watch import run_cycle
+
+    pause = _interval(every)
+    catalog = load_services(services)
+    chosen = sources or usable_sources()
+    engine = store.connect(db_url)
+    classifier = load_model(model)
+    notify = _notifier(webhook_url())
+    logging.basicConfig(level=logging.WARNING)
+    console.print(
+        f"watching {len(catalog.services)} services on {', '.join(chosen) or 'no source'}; "
+        f"alerts {'on' if notify else 'off (set MINER_WEBHOOK_URL)'}"
+    )
+    try:
+        while True:
+            report = run_cycle(engine, classifier, catalog, sources=chosen, notify=notify)
+            console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z {report.line()}", highlight=False)
+            if once:
+                return
+            time.sleep(pause)
+    except KeyboardInterrupt:
+        console.print("stopped")

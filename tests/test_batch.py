@@ -1,0 +1,131 @@
+"""Bulk classification: files in any format keep order and quarantine bad rows; stored posts once each."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, func, select
+
+from miner import store
+from miner.batch import BATCH_ROWS, Columns, JsonlWriter, classify_file, classify_stored, count_unclassified
+from miner.classify import OutageModel
+from miner.labels import TYPES
+from miner.post import Post
+from tests.test_classify import fit_small, small_corpus
+
+TEXTS = [
+    "plus d'internet depuis ce matin, la box clignote",
+    "is spotify down? songs won't play",
+    "merci pour votre aide, tout marche",
+]
+
+
+@pytest.fixture(scope="module")
+def model() -> OutageModel:
+    return fit_small(small_corpus(posts=300))
+
+
+def _classify_lines(model: OutageModel, path: Path, **kwargs: object) -> list[dict]:
+    out = io.StringIO()
+    summary = classify_file(model, path, JsonlWriter(out), **kwargs)
+    assert summary.classified == len(out.getvalue().splitlines())
+    return [json.loads(line) for line in out.getvalue().splitlines()]
+
+
+def test_records_follow_input_order_across_batches(model: OutageModel, tmp_path: Path) -> None:
+    rows = [{"id": f"p{i}", "text": TEXTS[i % 3]} for i in range(BATCH_ROWS + 5)]
+    path = tmp_path / "posts.jsonl.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as handle:
+        handle.writelines(json.dumps(r) + "\n" for r in rows)
+    records = _classify_lines(model, path)
+    assert [r["id"] for r in records] == [r["id"] for r in rows]
+    first = records[0]
+    assert list(first) == ["id", "lang", "is_outage", "outage_prob", "types", "type_probs"]
+    assert set(first["type_probs"]) == set(TYPES)
+    assert records[3] == {**first, "id": "p3"}  # same text, same answer, whatever its batch
+    assert records[BATCH_ROWS] == {**records[BATCH_ROWS % 3], "id": f"p{BATCH_ROWS}"}
+
+
+def test_bad_rows_are_quarantined_and_the_rest_classified(model: OutageModel, tmp_path: Path) -> None:
+    lines = [
+        json.dumps({"id": "good1", "text": TEXTS[0]}).encode(),
+        b'{"id": "broken", "text": ',
+        json.dumps({"id": "no-text"}).encode(),
+        json.dumps({"id": "number", "text": 42}).encode(),
+        json.dumps({"id": "huge", "text": "x" * 50_001}).encode(),
+        b'{"id": "latin1", "text": "caf\xe9"}',
+        json.dumps({"id": {"nested": 1}, "text": "an id that is an object"}).encode(),
+        json.dumps({"id": "good2", "text": TEXTS[1]}).encode(),
+    ]
+    path = tmp_path / "posts.jsonl"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    records = _classify_lines(model, path)
+    assert [r["id"] for r in records] == ["good1", "good2"]
+    rejects = [
+        json.loads(line) for line in (tmp_path / "posts.jsonl.rejected.jsonl").read_text().splitlines()
+    ]
+    reasons = {r["line"]: r["reason"] for r in rejects}
+    assert sorted(reasons) == [2, 3, 4, 5, 6, 7]
+    assert reasons[2].startswith("malformed JSON")
+    assert reasons[3] == "missing text"
+    assert reasons[4] == "text must be a string, got int"
+    assert reasons[5].startswith("text too long")
+    assert reasons[6].startswith("invalid UTF-8")
+    assert reasons[7] == "id must be a string or integer, got dict"
+
+
+def test_rows_without_an_id_get_their_row_number(model: OutageModel, tmp_path: Path) -> None:
+    path = tmp_path / "posts.csv"
+    path.write_text("body\n" + "\n".join(f'"{t}"' for t in TEXTS) + "\n", encoding="utf-8")
+
+    records = _classify_lines(model, path, cols=Columns(text="body"))
+    assert [r["id"] for r in records] == ["2", "3", "4"]  # CSV line numbers, after the header
+    assert not (tmp_path / "posts.csv.rejected.jsonl").exists()
+
+
+def _post(i: int, text: str) -> Post:
+    return Post(source="x", id=str(i), text=text, created_at=datetime(2024, 5, 1, tzinfo=UTC), service="free")
+
+
+def _stored(engine: Engine) -> int:
+    with engine.connect() as conn:
+        return conn.execute(select(func.count()).select_from(store.predictions)).scalar_one()
+
+
+def test_stored_posts_are_classified_once_per_model_version(model: OutageModel, engine: Engine) -> None:
+    with engine.begin() as conn:
+        store.insert_posts(conn, [_post(i, TEXTS[i % 3]) for i in range(7)])
+    assert count_unclassified(engine, model.version) == 7
+    assert classify_stored(engine, model, batch_size=3) == 7
+    assert classify_stored(engine, model, batch_size=3) == 0
+    with engine.begin() as conn:
+        store.insert_posts(conn, [_post(99, "instagram est en panne, impossible de publier")])
+    assert classify_stored(engine, model) == 1
+    assert _stored(engine) == 8
+    model.set_params(version="another-version")
+    try:
+        assert classify_stored(engine, model) == 8  # a new version classifies everything again
+    finally:
+        model.set_params(version="test-small")
+    assert _stored(engine) == 16
+
+
+def test_stored_predictions_hold_every_column(model: OutageModel, engine: Engine) -> None:
+    with engine.begin() as conn:
+        store.insert_posts(conn, [_post(1, TEXTS[0]), _post(2, TEXTS[2])])
+    classify_stored(engine, model)
+    with engine.connect() as conn:
+        rows = conn.execute(select(store.predictions).order_by(store.predictions.c.post_id)).mappings().all()
+    expected = model.predict(TEXTS[0:3:2])
+    for row, prediction in zip(rows, expected, strict=True):
+        assert row["model_version"] == "test-small" and row["source"] == "x"
+        assert row["is_outage"] == prediction.is_outage
+        assert row["outage_prob"] == pytest.approx(prediction.outage_prob)
+        assert [t for t in TYPES if row[f"t_{t}"]] == prediction.types
+        assert row["p_dm"] == pytest.approx(prediction.type_probs["dm"])
+        assert row["lang"] == prediction.lang
