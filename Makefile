@@ -18,11 +18,15 @@ $(VENV)/.dev: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $@ $(VENV)/.runtime
 
+# Idempotent: re-importing skips stored posts, classify only sees new ones, detect replaces incidents.
 demo: $(VENV)/.runtime
 	$(BIN)/miner import $(DEMO)/free-fr.csv.gz --service free --source x
 	$(BIN)/miner import $(DEMO)/spotify-en.csv.gz --service spotify --source twcs
+	$(BIN)/miner classify --db
+	$(BIN)/miner detect --db
 
 run: demo
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true
 
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .

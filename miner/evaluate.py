@@ -14,6 +14,7 @@ import argparse
 import json
 import math
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import median
@@ -41,20 +42,33 @@ def probation_end(index: pd.DatetimeIndex) -> pd.Timestamp:
     return index[int(rows)]
 
 
-def score_alarms(alarms: Sequence[pd.Timestamp], windows: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
-                 anomalies: Sequence[pd.Timestamp], start: pd.Timestamp) -> dict[str, Any]:
+def score_alarms(
+    alarms: Sequence[pd.Timestamp],
+    windows: Sequence[tuple[pd.Timestamp, pd.Timestamp]],
+    anomalies: Sequence[pd.Timestamp],
+    start: pd.Timestamp,
+) -> dict[str, Any]:
     """Windows found, false alarms and delays (minutes) for one series' alarms from `start` on."""
     counted = [t for t in alarms if t >= start]
     hits = [[t for t in counted if first <= t <= last] for first, last in windows]
-    delays = [_delay(inside[0], first, last, anomalies)
-              for inside, (first, last) in zip(hits, windows, strict=True) if inside]
+    delays = [
+        _delay(inside[0], first, last, anomalies)
+        for inside, (first, last) in zip(hits, windows, strict=True)
+        if inside
+    ]
     false_alarms = [t for t in counted if not any(first <= t <= last for first, last in windows)]
-    return {"windows": len(windows), "found": len(delays), "false_alarms": len(false_alarms),
-            "delays_min": delays, "false_alarm_times": [t.isoformat() for t in false_alarms]}
+    return {
+        "windows": len(windows),
+        "found": len(delays),
+        "false_alarms": len(false_alarms),
+        "delays_min": delays,
+        "false_alarm_times": [t.isoformat() for t in false_alarms],
+    }
 
 
-def _delay(alarm: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp,
-           anomalies: Sequence[pd.Timestamp]) -> float:
+def _delay(
+    alarm: pd.Timestamp, first: pd.Timestamp, last: pd.Timestamp, anomalies: Sequence[pd.Timestamp]
+) -> float:
     """Minutes from the window's first labelled anomaly to the alarm (NaN if the window has no label)."""
     labels = [a for a in anomalies if first <= a <= last]
     return (alarm - labels[0]).total_seconds() / 60 if labels else math.nan
@@ -84,7 +98,8 @@ def _total(scores: Any) -> dict[str, Any]:
     scores = list(scores)
     delays = [d for s in scores for d in s["delays_min"]]
     return {key: sum(s[key] for s in scores) for key in ("windows", "found", "false_alarms")} | {
-        "delays_min": delays}
+        "delays_min": delays
+    }
 
 
 def _median(delays: Sequence[float]) -> str:
@@ -101,19 +116,106 @@ def format_report(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+# The Free TV outage of 2024-07-19 (black screens during the U20 rugby final) and the data-breach news
+# day, as described in the dataset's SOURCE.md: the first must be found, the second must not.
+FREE_OUTAGE = (pd.Timestamp("2024-07-19 17:00", tz="UTC"), pd.Timestamp("2024-07-19 19:00", tz="UTC"))
+FREE_NEWS_DAY = (pd.Timestamp("2024-10-22 00:00", tz="UTC"), pd.Timestamp("2024-10-23 00:00", tz="UTC"))
+
+
+def evaluate_free(csv: Path, db_url: str, model_dir: Path | None = None) -> dict[str, Any]:
+    """Import the Free posts, classify them, detect incidents (official accounts excluded) and score
+    them against the known outage and news day. `db_url` should be a fresh database."""
+    from miner import store
+    from miner.batch import classify_stored
+    from miner.classify import load_model
+    from miner.incidents import update_incidents
+    from miner.ingest import import_file
+    from miner.services import load_services
+    from miner.sources.records import ColumnMap
+
+    engine = store.connect(db_url)
+    import_file(engine, csv, ColumnMap(source="x", service="free"))
+    classify_stored(engine, load_model(model_dir))
+    incidents = update_incidents(engine, excluded_authors=load_services().get("free").official_keys())["free"]
+    first = _first_report(engine, *FREE_OUTAGE)
+    hits = [i for i in incidents if FREE_OUTAGE[0] <= i.detected_at <= FREE_OUTAGE[1] + pd.Timedelta("1h")]
+    news = [i for i in incidents if FREE_NEWS_DAY[0] <= i.start < FREE_NEWS_DAY[1]]
+    return {
+        "incidents": [i.to_dict() for i in incidents],
+        "outage_found": bool(hits),
+        "first_report": None if first is None else first.isoformat(),
+        "delay_min": (hits[0].detected_at - first).total_seconds() / 60
+        if hits and first is not None
+        else None,
+        "news_day_flagged": bool(news),
+    }
+
+
+def _first_report(engine: Any, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp | None:
+    """Time of the first post classified as an outage report in [start, end]."""
+    from sqlalchemy import and_, func, select
+
+    from miner import store
+
+    p, r = store.posts, store.predictions
+    join = p.join(r, and_(r.c.source == p.c.source, r.c.post_id == p.c.id))
+    query = (
+        select(func.min(p.c.created_at))
+        .select_from(join)
+        .where(r.c.is_outage, p.c.created_at >= start.to_pydatetime(), p.c.created_at <= end.to_pydatetime())
+    )
+    with engine.connect() as conn:
+        first = conn.execute(query).scalar()
+    return (
+        None
+        if first is None
+        else pd.Timestamp(first).tz_localize("UTC")
+        if pd.Timestamp(first).tz is None
+        else pd.Timestamp(first)
+    )
+
+
+def format_free(result: dict[str, Any]) -> str:
+    """The incidents found over the year, then the two checks."""
+    lines = [f"{'start':<26} {'detected_at':<26} {'end':<26} {'peak':>5} {'expected':>9}  level"]
+    for i in result["incidents"]:
+        lines.append(
+            f"{i['start']:<26} {i['detected_at']:<26} {i['end']:<26} {i['peak_count']:>5} "
+            f"{i['expected_at_peak']:>9.2f}  {i['level']}"
+        )
+    delay = "n/a" if result["delay_min"] is None else f"{result['delay_min']:.0f} min after the first report"
+    lines.append(
+        f"2024-07-19 TV outage found: {result['outage_found']} ({delay}, first report "
+        f"{result['first_report']})"
+    )
+    lines.append(f"2024-10-22 data-breach news day flagged: {result['news_day_flagged']}")
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, evaluate, print; a usage problem exits 2 with a one-line message."""
     parser = argparse.ArgumentParser(prog="python -m miner.evaluate", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="benchmark", required=True)
     nab = sub.add_parser("nab", help="NAB realTweets: windows found, false alarms, delay")
     nab.add_argument("path", type=Path, help="folder with the Twitter_volume_*.csv files and labels.json")
+    free = sub.add_parser("free", help="Free posts: is the 2024-07-19 TV outage found, and what else")
+    free.add_argument("path", type=Path, help="folder with posts.csv (or the CSV itself)")
+    free.add_argument(
+        "--model", type=Path, default=None, help="model version folder (default models/DEFAULT)"
+    )
     args = parser.parse_args(argv)
     try:
-        result = evaluate_nab(args.path)
+        if args.benchmark == "nab":
+            print(format_report(evaluate_nab(args.path)))
+        else:
+            csv = args.path / "posts.csv" if args.path.is_dir() else args.path
+            if not csv.is_file():
+                raise BadInput(f"{csv}: no such file")
+            with tempfile.TemporaryDirectory() as tmp:
+                print(format_free(evaluate_free(csv, f"sqlite:///{tmp}/free.db", args.model)))
     except MinerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(format_report(result))
     return 0
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from miner.evaluate import evaluate_nab, format_report, main, probation_end, score_alarms
+from miner.evaluate import evaluate_free, evaluate_nab, format_report, main, probation_end, score_alarms
 
 NAB = Path(__file__).parents[1].parent / "shared/data/external/nab-tweets"
 
@@ -89,3 +89,11 @@ def test_cli_prints_the_table(capsys: pytest.CaptureFixture[str], nab_result: di
     out = capsys.readouterr().out
     total = nab_result["total"]
     assert f"{total['found']}/{total['windows']}" in out.splitlines()[-1]
+
+
+def test_free_tv_outage_is_found_and_the_breach_news_day_is_not(shared_data: Path, tmp_path: Path) -> None:
+    """The whole chain on real posts with the shipped model: import, classify, detect."""
+    result = evaluate_free(shared_data / "free-fr" / "posts.csv", f"sqlite:///{tmp_path / 'free.db'}")
+    assert result["outage_found"] and not result["news_day_flagged"]
+    assert 0 <= result["delay_min"] <= 120
+    assert len(result["incidents"]) <= 5

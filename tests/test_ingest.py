@@ -125,9 +125,7 @@ def _writable(path: Path) -> bool:
 def _big_jsonl(path: Path, rows: int) -> None:
     with gzip.open(path, "wt", encoding="utf-8", compresslevel=1) as f:
         for i in range(rows):
-            f.write(
-                f'{{"id": {i}, "text": "panne {i} plus d\'internet", "created_at": {1700000000 + i}}}\n'
-            )
+            f.write(f'{{"id": {i}, "text": "panne {i} plus d\'internet", "created_at": {1700000000 + i}}}\n')
 
 
 def test_200k_rows_import_in_constant_memory(tmp_path: Path) -> None:
@@ -153,3 +151,17 @@ def test_empty_inputs_import_nothing(engine, tmp_path: Path, content: bytes) -> 
     path = tmp_path / "empty.csv"
     path.write_bytes(content)
     assert import_file(engine, path, ColumnMap()).read == 0
+
+
+def test_gzipped_csv_reports_progress_in_compressed_bytes(engine, tmp_path: Path) -> None:
+    path = tmp_path / "posts.csv.gz"
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        f.write("id,text,date\n")
+        for i in range(12_000):
+            f.write(f"{i},panne {i * 7919 % 10007},2024-07-19 17:{i % 60:02d}:00\n")
+    seen: list[tuple[int, int]] = []
+    summary = import_file(
+        engine, path, ColumnMap(), on_progress=lambda done, total: seen.append((done, total))
+    )
+    assert summary.imported == 12_000
+    assert len(seen) == 3 and seen[-1] == (path.stat().st_size, path.stat().st_size)

@@ -2,7 +2,8 @@
 
 Run from the repository root: python data/labeled/build_corpus.py
 The split is a pure function of the author key, so adding posts never moves an existing
-author between train and test.
+author between train and test. `corrections_*.jsonl` hold a second reader's audit: each line
+replaces one post's types (with the old types and the reason kept for the record).
 """
 
 from __future__ import annotations
@@ -23,22 +24,36 @@ def split_of(author: str) -> str:
     return "test" if bucket < TEST_PERCENT else "train"
 
 
+def corrections() -> dict[str, list[str]]:
+    """Audited types by post id, from every corrections file."""
+    fixes: dict[str, list[str]] = {}
+    for path in sorted(HERE.glob("corrections_*.jsonl")):
+        for line in path.read_text(encoding="utf-8").splitlines():
+            fix = json.loads(line)
+            fixes[fix["id"]] = fix["types"]
+    return fixes
+
+
 def main() -> None:
-    rows, seen = [], set()
+    rows, seen, fixes = [], set(), corrections()
     for part in sorted((HERE / "parts").glob("*.jsonl")):
         for line in part.read_text(encoding="utf-8").splitlines():
             rec = json.loads(line)
             if rec["id"] in seen:
                 continue
             seen.add(rec["id"])
-            rec["types"] = sorted(set(rec["types"]))
+            rec["types"] = sorted(set(fixes.get(rec["id"], rec["types"])))
             rec["split"] = split_of(rec["author"])
             rows.append({k: rec[k] for k in ("id", "text", "lang", "types", "origin", "author", "split")})
     with (HERE / "corpus.jsonl").open("w", encoding="utf-8") as out:
         for rec in rows:
             out.write(json.dumps(rec, ensure_ascii=False) + "\n")
     stats = Counter((r["lang"], r["split"]) for r in rows)
-    print(f"{len(rows)} posts", dict(stats), Counter(r["origin"] for r in rows))
+    print(
+        f"{len(rows)} posts ({len(fixes)} audited corrections)",
+        dict(stats),
+        Counter(r["origin"] for r in rows),
+    )
     for lang in ("fr", "en"):
         types = Counter(t for r in rows if r["lang"] == lang for t in r["types"])
         print(lang, dict(sorted(types.items())))

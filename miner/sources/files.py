@@ -132,14 +132,17 @@ def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
     csv.field_size_limit(CSV_FIELD_LIMIT)
     text = io.TextIOWrapper(stream, encoding="utf-8", errors="surrogateescape", newline="")
     reader = csv.DictReader(text)
-    for row in reader:
-        line = reader.line_num
-        if None in row:
-            yield RawRecord(line, error="more fields than the header", raw_text=repr(row)[:2000])
-        elif any(isinstance(v, str) and _has_surrogates(v) for v in row.values()):
-            yield RawRecord(line, error="invalid UTF-8", raw_text=repr(row)[:2000])
-        else:
-            yield RawRecord(line, fields={k: v for k, v in row.items() if v is not None})
+    try:
+        for row in reader:
+            line = reader.line_num
+            if None in row:
+                yield RawRecord(line, error="more fields than the header", raw_text=repr(row)[:2000])
+            elif any(isinstance(v, str) and _has_surrogates(v) for v in row.values()):
+                yield RawRecord(line, error="invalid UTF-8", raw_text=repr(row)[:2000])
+            else:
+                yield RawRecord(line, fields={k: v for k, v in row.items() if v is not None})
+    finally:
+        text.detach()  # the caller owns `stream`: a collected wrapper would close it under them
 
 
 def read_parquet(path: Path) -> Iterator[RawRecord]:
