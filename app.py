@@ -134,7 +134,8 @@ def _refresh_on_new_posts(url: str, seen: pd.Timestamp) -> None:
 def _pick_filters(url: str) -> tuple[Filters, str]:
     """Sidebar filters: service, language, outage type, time zone."""
     names = cached("services", url)
-    default = names.index(cached("latest_service", url))
+    linked = st.query_params.get("service")  # ?service=free: a shareable link, e.g. from an alert
+    default = names.index(linked if linked in names else cached("latest_service", url))
     service = st.sidebar.selectbox("Service", names, index=default, key="service")
     lang = st.sidebar.radio(
         "Language",
@@ -168,6 +169,9 @@ def _pick_window(first: pd.Timestamp, latest: pd.Timestamp, tz: str) -> Span:
 def _pick_incident(incidents: pd.DataFrame, tz: str) -> pd.Series | None:
     """Sidebar focus: the whole window or one incident (the history table's selection lands here too)."""
     ids = [None, *incidents["id"].tolist()]
+    if "incident" not in st.session_state:  # first run: ?incident=ID opens the page focused on it
+        linked = st.query_params.get("incident", "")
+        st.session_state["incident"] = int(linked) if linked.isdigit() else None
     if st.session_state.get("incident") not in ids:
         st.session_state["incident"] = None
     labels = {row.id: incident_label(row, tz) for row in incidents.itertuples()}

@@ -1,4 +1,5 @@
-"""Render the README screenshot: the dashboard on the demo database, focused on the Free TV outage.
+"""Render the README screenshot: the dashboard on the demo database, focused on its largest outage
+(the Free TV outage of 2024-07-19), through the page's shareable ?service=&incident= link.
 
 Run after `make demo`: .venv/bin/python docs/screenshot.py  (needs Debian's chromium)
 """
@@ -13,6 +14,9 @@ import urllib.request
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
+from sqlalchemy import select
+
+from miner import store
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM_ARGS = [
@@ -33,7 +37,18 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
+def _largest_outage() -> str:
+    """The query string that focuses the page on the stored incident with the highest peak."""
+    table = store.incidents
+    with store.connect().connect() as conn:
+        row = conn.execute(
+            select(table.c.id, table.c.service).order_by(table.c.peak_count.desc()).limit(1)
+        ).one()
+    return f"?service={row.service}&incident={row.id}"
+
+
 def main() -> None:
+    link = _largest_outage()
     port = _port()
     server = subprocess.Popen(
         [
@@ -63,8 +78,8 @@ def main() -> None:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 2200})
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas", timeout=60_000)
+            page.goto(f"http://127.0.0.1:{port}/{link}")
+            page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=60_000)
             time.sleep(2)
             page.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
             browser.close()

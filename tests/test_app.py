@@ -324,3 +324,13 @@ def test_sample_is_what_the_assertions_assume() -> None:
     recent = [r for r in sample.REPORTS if r.service == "free" and r.outage and pd.Timestamp(r.at) >= window]
     assert len(recent) == 58
     assert sum("app" in r.types for r in recent) == 25
+
+
+def test_a_link_opens_the_page_focused_on_an_incident(filled: str) -> None:
+    app = AppTest.from_file(APP, default_timeout=60)
+    app.query_params["service"] = "free"
+    app.query_params["incident"] = "1"
+    app.run()
+    assert not app.exception
+    assert app.session_state["incident"] == 1
+    assert any("Focused on the incident" in c.value for c in app.caption)
