@@ -79,7 +79,8 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 2200})
             page.goto(f"http://127.0.0.1:{port}/{link}")
-            page.wait_for_selector("[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=60_000)
+            chart = "[data-testid='stVegaLiteChart']"
+            page.wait_for_selector(f"{chart} canvas, {chart} svg", timeout=60_000)
             time.sleep(2)
             page.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
             browser.close()
