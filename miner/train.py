@@ -1,9 +1,10 @@
 """Train, evaluate and write a versioned outage model: `python -m miner.train` or `miner train`.
 
 The work is a chain of steps, each declaring what it reads and writes (explosion/projects style):
-load -> cross_validate (every set-up, grouped by author) -> select -> fit (calibration and thresholds from
-out-of-fold predictions, then all of train) -> evaluate (the fixed test split) -> write. Set-ups are chosen
-on cross-validation only; the test split is read once, to report.
+load -> [feedback] -> cross_validate (every set-up, grouped by author) -> select -> fit (calibration and
+thresholds from out-of-fold predictions, then all of train) -> evaluate (the fixed test split) -> write.
+Set-ups are chosen on cross-validation only; the test split is read once, to report. The feedback step,
+run only when analysts' corrections are given (`miner labels export`), adds them to train, never to test.
 """
 
 from __future__ import annotations
@@ -33,9 +34,11 @@ from miner.classify import (
     save_model,
 )
 from miner.errors import BadInput
+from miner.feedback import for_training
 from miner.labels import CORPUS_DIR, LANGS, TYPES
 
 CORPUS_FILE = "corpus.jsonl"
+LABELLED_FIELDS = ("id", "text", "lang", "types", "author", "split")  # what training reads of a labelled row
 # Outer folds for comparing set-ups; each fold's fit runs its own inner folds for calibration and
 # thresholds, so these scores are honest out-of-sample figures, not the ones the thresholds were tuned on.
 CV_FOLDS = 5
@@ -66,27 +69,36 @@ ProgressFn = Callable[[str, int, int], None]
 
 
 def load_corpus(data_dir: Path) -> pd.DataFrame:
-    """The labelled corpus (see data/labeled/GUIDE.md); one-line errors for a missing or broken file."""
-    path = data_dir / CORPUS_FILE
+    """The labelled corpus (see data/labeled/GUIDE.md) of a data folder."""
+    return read_labelled(data_dir / CORPUS_FILE)
+
+
+def read_labelled(path: Path) -> pd.DataFrame:
+    """Labelled rows in the corpus format (the corpus, or exported feedback); one-line errors for a
+    missing or broken file."""
     if not path.is_file():
         raise BadInput(f"{path}: no such file")
     try:
-        corpus = pd.read_json(path, lines=True, dtype={"id": str, "author": str})
+        rows = pd.read_json(path, lines=True, dtype={"id": str, "author": str})
     except ValueError as exc:
         raise BadInput(f"{path}: not a valid JSONL corpus ({exc})") from exc
-    missing = {"id", "text", "lang", "types", "author", "split"} - set(corpus.columns)
+    missing = set(LABELLED_FIELDS) - set(rows.columns)
     if missing:
         raise BadInput(f"{path}: missing fields {', '.join(sorted(missing))}")
-    unknown = {t for types in corpus["types"] for t in types} - set(TYPES)
+    unknown = {t for types in rows["types"] for t in types} - set(TYPES)
     if unknown:
         raise BadInput(f"{path}: unknown types {', '.join(sorted(unknown))}")
-    return corpus
+    return rows
 
 
-def version_name(data_dir: Path, seed: int, today: datetime | None = None) -> str:
-    """`outage-YYYYMMDD-<hash>`: the hash covers the corpus bytes, the set-ups and the seed, so the same
-    inputs name the same version and any change names a new one."""
+def version_name(
+    data_dir: Path, seed: int, today: datetime | None = None, feedback: Path | None = None
+) -> str:
+    """`outage-YYYYMMDD-<hash>`: the hash covers the corpus (and feedback) bytes, the set-ups and the seed,
+    so the same inputs name the same version and any change names a new one."""
     digest = hashlib.sha256((data_dir / CORPUS_FILE).read_bytes())
+    if feedback is not None:
+        digest.update(feedback.read_bytes())
     digest.update(json.dumps([SETUPS, CV_FOLDS, MAX_GROUP_POSTS, seed], sort_keys=True).encode())
     return f"outage-{(today or datetime.now(UTC)):%Y%m%d}-{digest.hexdigest()[:8]}"
 
@@ -164,17 +176,33 @@ def cross_validate(
 # ---- the steps -------------------------------------------------------------------------------------------
 
 
+def _with_text_pipeline(rows: pd.DataFrame) -> pd.DataFrame:
+    """Labelled rows plus `norm` and `lemmas`: the text pipeline runs once for every later step (it is the
+    slow part)."""
+    prepared = prepare(rows["text"].tolist(), rows["lang"].tolist())
+    return pd.concat([rows.reset_index(drop=True), prepared[["norm", "lemmas"]]], axis=1)
+
+
 def step_load(data_dir: Path) -> dict[str, Any]:
-    """Read the corpus and run the text pipeline once for every later step (it is the slow part)."""
-    corpus = load_corpus(data_dir)
-    prepared = prepare(corpus["text"].tolist(), corpus["lang"].tolist())
-    data = pd.concat([corpus, prepared[["norm", "lemmas"]]], axis=1)
+    """Read the corpus and run the text pipeline on it."""
+    data = _with_text_pipeline(load_corpus(data_dir))
     train, test = (data[data["split"] == s].reset_index(drop=True) for s in ("train", "test"))
     sizes = {
         name: {"all": len(part), **part["lang"].value_counts().to_dict()}
         for name, part in [("train", train), ("test", test)]
     }
     return {"train": train, "test": test, "sizes": sizes}
+
+
+def step_feedback(
+    train: pd.DataFrame, test: pd.DataFrame, sizes: dict[str, Any], feedback: Path
+) -> dict[str, Any]:
+    """Add exported reviews to train: not those of test-side authors, not texts the corpus already has.
+    `sizes` gains a "feedback" entry (rows used, per language, and how many were dropped and why)."""
+    rows = read_labelled(feedback) if feedback.stat().st_size else pd.DataFrame(columns=LABELLED_FIELDS)
+    kept, counts = for_training(_with_text_pipeline(rows), train, test)
+    used = {"all": len(kept), **kept["lang"].value_counts().to_dict(), **counts}
+    return {"train": pd.concat([train, kept], ignore_index=True), "sizes": {**sizes, "feedback": used}}
 
 
 def step_cross_validate(train: pd.DataFrame, seed: int, progress: ProgressFn | None) -> dict[str, Any]:
@@ -262,6 +290,15 @@ STEPS: tuple[Step, ...] = (
 )
 
 
+FEEDBACK_STEP = Step("feedback", ("train", "test", "sizes", "feedback"), ("train", "sizes"), step_feedback)
+"""Runs right after "load" when corrections are given; it replaces train and sizes with extended ones."""
+
+
+def steps_for(feedback: Path | None) -> tuple[Step, ...]:
+    """The chain to run: STEPS, with the feedback step after "load" when there is feedback."""
+    return STEPS if feedback is None else (STEPS[0], FEEDBACK_STEP, *STEPS[1:])
+
+
 def run_steps(
     context: dict[str, Any], steps: Sequence[Step] = STEPS, on_step: Callable[[str], None] | None = None
 ) -> dict[str, Any]:
@@ -287,16 +324,20 @@ def train(
     seed: int = 0,
     progress: ProgressFn | None = None,
     on_step: Callable[[str], None] | None = None,
+    feedback: Path | None = None,
 ) -> dict[str, Any]:
-    """Train and write a model version; returns the run's context (metrics, paths, model)."""
-    if not (data_dir / CORPUS_FILE).is_file():
-        raise BadInput(f"{data_dir / CORPUS_FILE}: no such file")
-    version = version_name(data_dir, seed) if out is None else out.name
+    """Train and write a model version; returns the run's context (metrics, paths, model).
+
+    `feedback`: a `miner labels export` file whose rows join the train split (see `step_feedback`)."""
+    for needed in (data_dir / CORPUS_FILE, feedback):
+        if needed is not None and not needed.is_file():
+            raise BadInput(f"{needed}: no such file")
+    version = version_name(data_dir, seed, feedback=feedback) if out is None else out.name
     out = MODELS_DIR / version if out is None else out
     if out.exists() and not force:
         raise BadInput(f"{out} already exists; pass --force to overwrite it")
     context = {"data_dir": data_dir, "out": out, "seed": seed, "version": version, "progress": progress}
-    return run_steps(context, on_step=on_step)
+    return run_steps({**context, "feedback": feedback}, steps=steps_for(feedback), on_step=on_step)
 
 
 def set_default(out: Path) -> Path:

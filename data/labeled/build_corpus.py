@@ -8,20 +8,13 @@ replaces one post's types (with the old types and the reason kept for the record
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections import Counter
 from pathlib import Path
 
+from miner.labels import split_of
+
 HERE = Path(__file__).parent
-# One author in five goes to the test split: ~700 test posts, enough for per-language,
-# per-type F1 with the rarest types still having a few dozen test examples.
-TEST_PERCENT = 20
-
-
-def split_of(author: str) -> str:
-    bucket = int(hashlib.sha256(f"split:{author}".encode()).hexdigest(), 16) % 100
-    return "test" if bucket < TEST_PERCENT else "train"
 
 
 def corrections() -> dict[str, list[str]]:

@@ -30,7 +30,7 @@ def _root() -> None:
 
 def _register_commands() -> None:
     """Import the command modules so their decorators attach to `app`."""
-    from miner.cli import collect, detect, importing, model, watch  # noqa: F401
+    from miner.cli import collect, detect, importing, labels, model, watch  # noqa: F401
 
 
 def main() -> None:
