@@ -1,4 +1,4 @@
-"""Throughput of `miner classify` end to end on one core: JSONL in, JSONL out.
+"""Throughput of `miner classify` end to end on one core (JSONL in, JSONL out), then on a local Dask cluster.
 
     .venv/bin/python bench/classify.py [--posts 100000] [--model DIR]
 
@@ -6,7 +6,12 @@ Builds a JSONL file of real post texts (the shared Free and Spotify datasets whe
 corpus) repeated up to --posts, classifies it with the default model exactly as `miner classify` does
 (language id, normalisation, lemmatisation, features, model, output), and prints posts/s next to the time
 that merely parsing the same file with json.loads takes. Start-up (loading the model and the text pipelines)
-is timed apart, then added for an all-in figure. Figures only: nothing is asserted.
+is timed apart, then added for an all-in figure.
+
+Then `--engine dask` on the same file: a LocalCluster of 2 single-threaded worker processes (the one
+`miner classify --engine dask` starts), Parquet parts out. Its start-up (worker processes, the model and text
+pipelines loaded on each) is timed apart too; the speed-up compares the two classify times. Figures only:
+nothing is asserted.
 """
 
 from __future__ import annotations
@@ -60,13 +65,38 @@ def parse_seconds(path: Path) -> float:
     return time.perf_counter() - start
 
 
+def dask_seconds(source: Path, out_dir: Path, model: Path | None) -> tuple[float, float]:
+    """Seconds to start the local cluster with the model loaded and warmed up on every worker (what the
+    single process's start-up does), then to classify the file on it."""
+    from distributed import Client
+
+    from miner.distributed import ModelPlugin, classify_distributed, local_cluster
+
+    start = time.perf_counter()
+    with local_cluster() as cluster, Client(cluster) as client:
+        client.register_plugin(ModelPlugin.for_model(model))  # the run below finds it registered
+        startup_s = time.perf_counter() - start
+        start = time.perf_counter()
+        classify_distributed([source], out_dir, model, cluster.scheduler_address)
+        return startup_s, time.perf_counter() - start
+
+
+def report_dask(posts: int, single_s: float, startup_s: float, classify_s: float) -> None:
+    print(f"dask start-up    {startup_s:.2f} s (2 worker processes, each loading the model and pipelines)")
+    print(f"dask classify    {classify_s:.2f} s = {posts / classify_s:,.0f} posts/s (2 workers x 1 thread)")
+    print(f"dask speed-up    {single_s / classify_s:.2f}x over one process")
+    total_s = startup_s + classify_s
+    print(f"dask w/ start-up {total_s:.2f} s = {posts / total_s:,.0f} posts/s")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--posts", type=int, default=100_000)
     parser.add_argument("--model", type=Path, default=None, help="model folder (default: models/DEFAULT)")
     args = parser.parse_args()
-    if hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    all_cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set()
+    if all_cpus:
+        os.sched_setaffinity(0, {min(all_cpus)})
 
     from miner.batch import JsonlWriter, classify_file
     from miner.classify import load_model
@@ -84,7 +114,10 @@ def main() -> None:
         classify_s = time.perf_counter() - start
         parse_s = parse_seconds(source)
         size_mb = source.stat().st_size / 1e6
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if all_cpus:
+            os.sched_setaffinity(0, all_cpus)  # the Dask workers inherit it: give them every core back
+        dask_s = dask_seconds(source, Path(tmp) / "parts", args.model)
     print(f"model            {model.version}")
     print(f"start-up         {startup_s:.2f} s (model file, spaCy pipelines, lookup tables, language model)")
     print(f"input            {summary.read:,} posts ({size_mb:.1f} MB JSONL), {summary.classified:,} done")
@@ -93,9 +126,10 @@ def main() -> None:
     print(f"ratio            classify takes {classify_s / parse_s:.1f}x the time of parsing alone")
     total_s = startup_s + classify_s
     print(f"with start-up    {total_s:.2f} s = {summary.classified / total_s:,.0f} posts/s")
-    print(f"peak memory      {peak_mb:,.0f} MB (max RSS)")
+    print(f"peak memory      {peak_mb:,.0f} MB (max RSS, single process)")
+    report_dask(summary.classified, classify_s, *dask_s)
     print(f"machine          {platform.platform()}, Python {platform.python_version()}")
-    print(f"cpus             {os.cpu_count()} (benchmark pinned to one)")
+    print(f"cpus             {os.cpu_count()} (one process: pinned to one; Dask: all {len(all_cpus) or '?'})")
 
 
 if __name__ == "__main__":

@@ -161,8 +161,14 @@ def _row_id(fields: dict[str, Any], column: str, line: int) -> str:
     return str(value)
 
 
+class RejectSink(Protocol):
+    """Where bad rows go: a `RejectWriter` file, or a list a Dask worker sends back to the client."""
+
+    def write(self, line: int, reason: str, record: dict[str, Any] | str) -> None: ...
+
+
 def _checked(
-    records: Iterator[RawRecord], cols: Columns, rejects: RejectWriter
+    records: Iterator[RawRecord], cols: Columns, rejects: RejectSink
 ) -> Iterator[tuple[str, str] | None]:
     """(id, text) for good rows, None (after quarantining) for bad ones, in input order."""
     for rec in records:
@@ -213,6 +219,19 @@ def output_records(ids: list[str], frame: pd.DataFrame) -> list[dict[str, Any]]:
     ]
 
 
+def classify_records(
+    model: OutageModel, records: Iterator[RawRecord], writer: RecordWriter, cols: Columns, rejects: RejectSink
+) -> Iterator[tuple[int, int]]:
+    """Classify good records batch by batch into `writer` and quarantine bad ones; yields (read,
+    classified) per batch. Shared by `classify_file` and the Dask workers, so both apply the same rules."""
+    for batch in _batches(_checked(records, cols, rejects), BATCH_ROWS):
+        good = [row for row in batch if row is not None]
+        if good:
+            ids, texts = zip(*good, strict=True)
+            writer.write(output_records(list(ids), model.predict_frame(texts)))
+        yield len(batch), len(good)
+
+
 def classify_file(
     model: OutageModel,
     path: Path,
@@ -229,14 +248,10 @@ def classify_file(
     summary = BatchSummary(str(path))
     rejects = RejectWriter(reject_path_for(path, reject_dir))
     try:
-        for batch in _batches(_checked(read_records(path, raw), cols, rejects), BATCH_ROWS):
-            good = [row for row in batch if row is not None]
-            if good:
-                ids, texts = zip(*good, strict=True)
-                writer.write(output_records(list(ids), model.predict_frame(texts)))
-            summary.read += len(batch)
-            summary.classified += len(good)
-            summary.rejected += len(batch) - len(good)
+        for read, classified in classify_records(model, read_records(path, raw), writer, cols, rejects):
+            summary.read += read
+            summary.classified += classified
+            summary.rejected += read - classified
             if on_progress is not None:
                 on_progress(_position(raw, total), total)
     finally:

@@ -31,6 +31,8 @@ from sqlalchemy import (
     event,
     select,
 )
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from miner.labels import TYPES
@@ -230,13 +232,28 @@ def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
     now = datetime.now(UTC)
     inserted = 0
     for start in range(0, len(keys), WRITE_BATCH):
-        chunk = keys[start : start + WRITE_BATCH]
-        existing = _existing_keys(conn, chunk)
-        fresh = [k for k in chunk if k not in existing]
-        if fresh:
-            conn.execute(posts.insert(), [_post_row(unique[k], now) for k in fresh])
-            inserted += len(fresh)
+        rows = [_post_row(unique[k], now) for k in keys[start : start + WRITE_BATCH]]
+        inserted += _insert_new(conn, rows)
     return inserted
+
+
+# Dialects whose INSERT ... ON CONFLICT DO NOTHING RETURNING tells which rows were new in one statement.
+UPSERT_DIALECTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
+
+
+def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> int:
+    """Insert rows whose key is not stored; returns how many were. One statement where the dialect can
+    (no lookup first: on a freshly created PostgreSQL table that lookup is planned as a full scan),
+    else a lookup of the existing keys, then a plain insert."""
+    upsert = UPSERT_DIALECTS.get(conn.dialect.name)
+    if upsert is not None:
+        stmt = upsert(posts).on_conflict_do_nothing(index_elements=["source", "id"]).returning(posts.c.id)
+        return len(conn.execute(stmt, rows).all())
+    existing = _existing_keys(conn, [(r["source"], r["id"]) for r in rows])
+    fresh = [r for r in rows if (r["source"], r["id"]) not in existing]
+    if fresh:
+        conn.execute(posts.insert(), fresh)
+    return len(fresh)
 
 
 def row_to_post(row: Any) -> Post:

@@ -129,3 +129,13 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path) -> None:
         assert store.current_version(conn) == len(store.MIGRATIONS)
         assert conn.dialect.has_table(conn, "feedback")
         assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 1
+
+
+def test_dialects_without_on_conflict_use_the_lookup_path(engine, monkeypatch) -> None:
+    monkeypatch.setattr(store, "UPSERT_DIALECTS", {})
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(1), _post(2)]) == 2
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(2), _post(3)]) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -56,11 +57,20 @@ def train_cmd(
     default: Annotated[
         bool, typer.Option("--default", help="Also make this version the default model (models/DEFAULT).")
     ] = False,
+    with_feedback: Annotated[
+        Path | None,
+        typer.Option(
+            "--with-feedback",
+            help="Reviews from `miner labels export` to add to the train split (never to the test split).",
+        ),
+    ] = None,
 ) -> None:
     """Train the outage classifier: compare set-ups on grouped cross-validation, fit the best, score it on
     the test split and write model.skops, metrics.json and MODEL_CARD.md into a version folder.
 
     Example: miner train --data data/labeled --default
+
+    Example: miner labels export feedback.jsonl && miner train --with-feedback feedback.jsonl
     """
     columns = (SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     with Progress(*columns, TimeElapsedColumn(), console=console) as progress:
@@ -76,9 +86,15 @@ def train_cmd(
 
         from miner.train import train
 
-        context = train(data, out, force=force, seed=seed, progress=on_progress, on_step=on_step)
+        context = train(
+            data, out, force=force, seed=seed, progress=on_progress, on_step=on_step, feedback=with_feedback
+        )
         progress.update(tasks[-1], total=1, completed=1)
     console.print(_train_table(context["test_scores"]))
+    if with_feedback is not None:
+        from miner.feedback import training_summary
+
+        console.print(training_summary(context["sizes"]["feedback"]), highlight=False)
     if default:
         from miner.train import set_default
 
@@ -108,6 +124,10 @@ def _classify_files(inputs: list[Path], output: Path | None, model_dir: Path | N
                 summaries.append(_classify_one(model, path, writer, cols, progress, task))
     finally:
         writer.close()
+    _print_summaries(summaries)
+
+
+def _print_summaries(summaries: list[BatchSummary]) -> None:
     for s in summaries:
         line = f"{s.path}: {s.classified:,} classified"
         console.print(
@@ -143,6 +163,49 @@ def _classify_db(model_dir: Path | None, db_url: str | None) -> None:
     typer.echo(f"classified {done:,} posts with model {model.version}")
 
 
+def _classify_dask(
+    inputs: list[Path],
+    out_dir: Path,
+    model_dir: Path | None,
+    cols: Columns,
+    scheduler: str | None,
+    partition_rows: int | None,
+    force: bool,
+) -> None:
+    """Classify input files on a Dask cluster into a folder of Parquet parts, with a running count on a
+    terminal that vanishes when done, so a failure to start stays a one-line error."""
+    from miner.distributed import DEFAULT_PARTITION_ROWS, classify_distributed
+
+    count = TextColumn("classifying on Dask: {task.completed:,.0f} posts")
+    columns = (SpinnerColumn(), count, TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task("dask", total=None)
+        summary = classify_distributed(
+            inputs, out_dir, model_dir, scheduler, partition_rows or DEFAULT_PARTITION_ROWS, cols,
+            force=force, on_progress=lambda done, _: progress.update(task, completed=done),
+        )  # fmt: skip
+    _print_summaries(summary.inputs)
+    console.print(
+        f"{summary.parts:,} Parquet parts written by {summary.workers} Dask workers ({summary.scheduler})"
+    )
+    typer.echo(str(summary.out_dir))
+
+
+class ClassifyEngine(StrEnum):
+    """Where `miner classify` runs its files: in this process, or partitioned on a Dask cluster."""
+
+    single = "single"
+    dask = "dask"
+
+
+def _check_engine_options(engine: ClassifyEngine, db: bool, output: Path | None, dask_options: bool) -> None:
+    """Refuse option mixes that would be silently ignored."""
+    if engine is ClassifyEngine.single and dask_options:
+        raise BadInput("--scheduler, --partition-rows and --force go with --engine dask")
+    if engine is ClassifyEngine.dask and (db or output is None):
+        raise BadInput("--engine dask writes a folder of Parquet parts: give input files and --output DIR")
+
+
 @app.command("classify")
 def classify_cmd(
     inputs: Annotated[
@@ -151,7 +214,11 @@ def classify_cmd(
     ] = None,
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Output .jsonl, .csv or .parquet (default: JSONL on stdout)."),
+        typer.Option(
+            "--output",
+            "-o",
+            help="Output .jsonl, .csv or .parquet (default: JSONL on stdout); with --engine dask, a folder.",
+        ),
     ] = None,
     model: Annotated[
         Path | None,
@@ -169,6 +236,20 @@ def classify_cmd(
         str | None,
         typer.Option(help="SQLAlchemy URL for --db (default: $MINER_DB_URL or sqlite:///data/miner.db)."),
     ] = None,
+    engine: Annotated[
+        ClassifyEngine,
+        typer.Option(help="single: this process; dask: JSONL/Parquet inputs in partitions on Dask."),
+    ] = ClassifyEngine.single,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of 2 processes)."),
+    ] = None,
+    partition_rows: Annotated[
+        int | None, typer.Option(min=1, help="Input rows per Dask partition (default: 10,000).")
+    ] = None,
+    force: Annotated[
+        bool, typer.Option(help="With --engine dask, replace the parts of a non-empty output folder.")
+    ] = False,
 ) -> None:
     """Say which posts are outage reports and of which types: one record per good input row, in order
     (id, lang, is_outage, outage_prob, types, type_probs); bad rows go to <input>.rejected.jsonl.
@@ -176,12 +257,19 @@ def classify_cmd(
     Example: miner classify posts.jsonl.gz --output predictions.parquet
 
     Example: miner import data/demo/free-fr.csv.gz && miner classify --db
+
+    Example: miner classify big.jsonl.gz --engine dask --scheduler tcp://10.0.0.5:8786 --output predictions/
     """
     if db == bool(inputs):
         raise BadInput("give input files, or --db to classify stored posts (not both)")
+    _check_engine_options(engine, db, output, bool(scheduler or partition_rows or force))
     if db:
         _classify_db(model, db_url)
-    else:
-        from miner.batch import Columns
+        return
+    from miner.batch import Columns
 
-        _classify_files(inputs or [], output, model, Columns(text=text_col, id=id_col))
+    cols = Columns(text=text_col, id=id_col)
+    if engine is ClassifyEngine.dask and output is not None:
+        _classify_dask(inputs or [], output, model, cols, scheduler, partition_rows, force)
+    else:
+        _classify_files(inputs or [], output, model, cols)

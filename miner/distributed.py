@@ -1,0 +1,352 @@
+"""Classify JSONL and Parquet files on a Dask `distributed` cluster, row for row as `classify_file` does.
+
+The client reads each input once and cuts it into partitions: whole lines of JSONL (gzip allowed) as raw
+bytes, or Parquet record batches, each with the number of its first row, so line numbers in reject files
+match the single-process path. Workers parse, validate and classify a partition with the same code as
+`miner.batch` and write it to OUT_DIR/part-NNNNN.parquet, numbered in input order; they send their rejects
+back and the client writes them to `<input>.rejected.jsonl`, in input order too.
+
+Each worker loads the model once: a worker plugin named after the model file's path and content hash loads
+it (and warms up the text pipelines) when registered, or when a worker joins later, and is registered
+idempotently, so another run with the same model on a long-lived cluster reuses it. The model never travels
+in the task graph: workers read it from its path, which must be reachable from them, like OUT_DIR.
+
+CSV (a quoted field may span lines) and whole-document JSON cannot be cut without parsing them on the
+client, so they stay with the single-process engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import io
+import logging
+from collections import deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from itertools import islice
+from pathlib import Path
+from typing import Any
+
+import dask
+import pyarrow as pa
+import pyarrow.parquet as pq
+from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin, get_worker
+
+from miner.batch import BatchSummary, Columns, ProgressFn, classify_records, open_writer
+from miner.classify import OutageModel, load_model, model_file
+from miner.errors import BadInput, MinerError, ModelError
+from miner.ingest import RejectWriter, check_inputs, reject_path_for
+from miner.sources.files import RawRecord, detect_format, open_binary, read_jsonl
+
+# A local cluster when no scheduler is given: one single-threaded worker process per core of a typical
+# laptop; processes, because tokenising and n-gram hashing hold the GIL.
+LOCAL_WORKERS = 2
+# Rows per task: five model batches amortise the per-task overhead (a few ms), keep the data shipped to a
+# worker at a few MB, and give each worker several partitions of a big file, so they finish together.
+DEFAULT_PARTITION_ROWS = 10_000
+# Partitions submitted ahead per worker thread: one running, one waiting, so workers never wait for the
+# client and the client never holds more than that many partitions in memory.
+IN_FLIGHT_PER_THREAD = 2
+# A scheduler answers in milliseconds: waiting longer only delays the error for a mistyped address.
+CONNECT_TIMEOUT_S = 10
+# Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold:
+# each batch's large numpy arrays are then mapped and page-faulted afresh, for ~35% more CPU per post
+# (bench/README.md). Workers that live for one command do not need the trimming.
+KEEP_GLIBC_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+PART_NAME = "part-{:05d}.parquet"
+DASK_FORMATS = ("jsonl", "parquet")
+# Texts that load the spaCy pipelines, lemma tables and language model on a worker before its first task.
+WARM_UP = ("la box ne marche plus", "is spotify down?")
+
+RejectEntry = tuple[int, str, dict[str, Any] | str]
+
+
+class ClusterError(MinerError):
+    """The Dask scheduler cannot be reached or has no workers."""
+
+
+@dataclass(slots=True)
+class Summary:
+    """What a distributed run did: per-input counts as `classify_file` reports them, and the parts."""
+
+    out_dir: Path
+    scheduler: str
+    workers: int
+    parts: int = 0
+    inputs: list[BatchSummary] = field(default_factory=list)
+
+
+# ---- partitions (built on the client, read on a worker) ----------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class JsonlPart:
+    """Whole JSONL lines as raw bytes; `first_line` numbers them as in the input file."""
+
+    first_line: int
+    data: bytes
+
+    def records(self) -> Iterator[RawRecord]:
+        for rec in read_jsonl(io.BytesIO(self.data)):
+            rec.line += self.first_line - 1
+            yield rec
+
+
+@dataclass(frozen=True, slots=True)
+class ParquetPart:
+    """One Parquet record batch; rows are numbered from 1 across the file, as `read_parquet` does."""
+
+    first_line: int
+    batch: pa.RecordBatch
+
+    def records(self) -> Iterator[RawRecord]:
+        for line, row in enumerate(self.batch.to_pylist(), start=self.first_line):
+            yield RawRecord(line, fields=row)
+
+
+Partition = JsonlPart | ParquetPart
+
+
+def _jsonl_parts(path: Path, rows: int) -> Iterator[JsonlPart]:
+    """`rows` lines at a time: the client only splits lines, the workers decode and parse them."""
+    with open_binary(path) as handle:
+        first = 1
+        try:
+            while lines := list(islice(handle, rows)):
+                yield JsonlPart(first, b"".join(lines))
+                first += len(lines)
+        except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
+            raise BadInput(f"{path}: read failed ({exc})") from exc
+
+
+def _parquet_parts(path: Path, rows: int) -> Iterator[ParquetPart]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except Exception as exc:  # pyarrow raises several unrelated types for a bad file
+        raise BadInput(f"{path}: not a readable Parquet file ({exc})") from exc
+    with parquet:
+        first = 1
+        for batch in parquet.iter_batches(batch_size=rows):
+            yield ParquetPart(first, batch)
+            first += batch.num_rows
+
+
+def _partitions(inputs: list[Path], rows: int) -> Iterator[tuple[int, Partition]]:
+    """(input index, partition) for every partition of every input, in input order."""
+    for index, path in enumerate(inputs):
+        parts = _parquet_parts if detect_format(path) == "parquet" else _jsonl_parts
+        for part in parts(path, rows):
+            yield index, part
+
+
+# ---- on the workers ----------------------------------------------------------------------------------------
+
+
+class ModelPlugin(WorkerPlugin):
+    """Loads the model once per worker, off the worker's event loop so heartbeats go on meanwhile."""
+
+    idempotent = True
+
+    def __init__(self, path: str, name: str) -> None:
+        self.path = path
+        self.name = name
+        self.model: OutageModel | None = None
+
+    @classmethod
+    def for_model(cls, model_dir: Path | None) -> ModelPlugin:
+        """A plugin for the model the client would use, named after its path and content hash, so a
+        retrained file at the same path is loaded afresh."""
+        file = model_file(model_dir).resolve()
+        digest = hashlib.sha256(file.read_bytes()).hexdigest()[:16]
+        return cls(str(file), f"miner-model:{file}:{digest}")
+
+    async def setup(self, worker: Worker) -> None:
+        self.model = await asyncio.to_thread(_load_warm, self.path)
+
+
+def _load_warm(path: str) -> OutageModel:
+    model = load_model(path)
+    model.predict_frame(list(WARM_UP))
+    return model
+
+
+class RejectLog:
+    """A partition's rejects, kept on the worker and sent back for the client to write in input order."""
+
+    def __init__(self) -> None:
+        self.entries: list[RejectEntry] = []
+
+    def write(self, line: int, reason: str, record: dict[str, Any] | str) -> None:
+        self.entries.append((line, reason, record))
+
+
+@dataclass(frozen=True, slots=True)
+class PartResult:
+    """What a worker did with one partition."""
+
+    read: int
+    classified: int
+    rejects: list[RejectEntry]
+
+
+def _worker_model(plugin_name: str) -> OutageModel:
+    worker = get_worker()
+    plugin = worker.plugins.get(plugin_name)
+    if not isinstance(plugin, ModelPlugin) or plugin.model is None:
+        raise ModelError(f"the model failed to load on worker {worker.address}: see its log, then restart it")
+    return plugin.model
+
+
+def classify_partition(part: Partition, out_path: Path, cols: Columns, plugin_name: str) -> PartResult:
+    """Runs on a worker: classify one partition into its own Parquet file with the worker's model."""
+    rejects = RejectLog()
+    writer = open_writer(out_path)
+    try:
+        counts = list(classify_records(_worker_model(plugin_name), part.records(), writer, cols, rejects))
+    finally:
+        writer.close()
+    return PartResult(sum(n for n, _ in counts), sum(n for _, n in counts), rejects.entries)
+
+
+# ---- on the client -----------------------------------------------------------------------------------------
+
+
+def local_cluster() -> LocalCluster:
+    """The cluster used when no scheduler is given: LOCAL_WORKERS single-threaded processes on loopback."""
+    with dask.config.set(KEEP_GLIBC_MALLOC):
+        return LocalCluster(
+            n_workers=LOCAL_WORKERS,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+            # the scheduler's HTTP endpoints on a free port: 8787 may be another cluster's dashboard
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+            silence_logs=logging.ERROR,
+        )
+
+
+@contextmanager
+def connect(scheduler: str | None) -> Iterator[Client]:
+    """A client of the scheduler at `scheduler`, or of a fresh local cluster closed on exit."""
+    if scheduler is None:
+        with local_cluster() as cluster, Client(cluster) as client:
+            yield client
+        return
+    try:
+        client = Client(scheduler, timeout=CONNECT_TIMEOUT_S)
+    except (OSError, ValueError) as exc:  # timed out, refused, or not an address
+        raise ClusterError(f"cannot reach the Dask scheduler at {scheduler}: {exc}") from exc
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=CONNECT_TIMEOUT_S)
+        except TimeoutError as exc:
+            raise ClusterError(f"the Dask scheduler at {scheduler} has no workers") from exc
+        yield client
+
+
+def check_dask_inputs(inputs: list[Path]) -> None:
+    """Fail before connecting when an input is missing or cannot be partitioned on the client."""
+    check_inputs(inputs)
+    for path in inputs:
+        fmt = "stdin" if str(path) == "-" else detect_format(path)
+        if fmt not in DASK_FORMATS:
+            raise BadInput(
+                f"{path}: --engine dask reads JSONL (gzip allowed) and Parquet files, not {fmt}; "
+                "use the default engine, or convert it to JSONL or Parquet"
+            )
+
+
+def prepare_out_dir(out_dir: Path, force: bool) -> None:
+    """Create OUT_DIR; refuse a non-empty one unless `force`, which removes the parts of an earlier run."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise BadInput(f"{out_dir}: exists and is not a folder")
+    if out_dir.is_dir() and any(out_dir.iterdir()):
+        if not force:
+            raise BadInput(f"{out_dir}: folder exists and is not empty; pass --force to replace its parts")
+        for old in out_dir.glob("part-*.parquet"):
+            old.unlink()
+    out_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _submitted(
+    client: Client, parts: Iterator[tuple[int, Partition]], out_dir: Path, cols: Columns, plugin_name: str
+) -> Iterator[tuple[int, Future]]:
+    """Scatter and submit each partition as it is read; the data goes to a worker, not into the graph."""
+    for number, (index, part) in enumerate(parts):
+        data = client.scatter(part, hash=False)
+        out_path = out_dir / PART_NAME.format(number)
+        yield index, client.submit(classify_partition, data, out_path, cols, plugin_name, pure=False)
+
+
+def _in_order(client: Client, submitted: Iterator[tuple[int, Future]]) -> Iterator[tuple[int, PartResult]]:
+    """Results in input order, keeping at most IN_FLIGHT_PER_THREAD partitions per worker thread queued."""
+    limit = IN_FLIGHT_PER_THREAD * max(1, sum(client.nthreads().values()))
+    pending: deque[tuple[int, Future]] = deque()
+    for item in submitted:
+        pending.append(item)
+        if len(pending) >= limit:
+            index, future = pending.popleft()
+            yield index, future.result()
+    for index, future in pending:
+        yield index, future.result()
+
+
+def classify_distributed(
+    inputs: list[Path],
+    out_dir: Path,
+    model_dir: Path | None = None,
+    scheduler: str | None = None,
+    partition_rows: int = DEFAULT_PARTITION_ROWS,
+    cols: Columns | None = None,
+    *,
+    force: bool = False,
+    on_progress: ProgressFn | None = None,
+) -> Summary:
+    """Classify `inputs` on the cluster at `scheduler` (a local one when None) into OUT_DIR's part files.
+
+    `on_progress(posts classified, 0)` is called after each partition (the total is unknown while reading).
+    """
+    check_dask_inputs(inputs)
+    plugin = ModelPlugin.for_model(model_dir)
+    out_dir = out_dir.absolute()  # workers run in folders of their own
+    prepare_out_dir(out_dir, force)
+    with connect(scheduler) as client:
+        client.register_plugin(plugin)
+        summary = Summary(out_dir, client.scheduler.address, len(client.nthreads()))
+        partitions = _partitions(inputs, partition_rows)
+        submitted = _submitted(client, partitions, out_dir, cols or Columns(), plugin.name)
+        _collect(summary, inputs, _in_order(client, submitted), on_progress)
+    return summary
+
+
+def _collect(
+    summary: Summary,
+    inputs: list[Path],
+    results: Iterator[tuple[int, PartResult]],
+    on_progress: ProgressFn | None,
+) -> None:
+    """Count each input's rows and write its rejects to `<input>.rejected.jsonl`, in input order."""
+    summary.inputs = [BatchSummary(str(path)) for path in inputs]
+    rejects = [RejectWriter(reject_path_for(path)) for path in inputs]
+    try:
+        for index, result in results:
+            _tally(summary.inputs[index], rejects[index], result)
+            summary.parts += 1
+            if on_progress is not None:
+                on_progress(sum(s.classified for s in summary.inputs), 0)
+    finally:
+        for writer in rejects:
+            writer.close()
+    for batch, writer in zip(summary.inputs, rejects, strict=True):
+        batch.reject_path = str(writer.path) if batch.rejected else ""
+
+
+def _tally(summary: BatchSummary, rejects: RejectWriter, result: PartResult) -> None:
+    for entry in result.rejects:
+        rejects.write(*entry)
+    summary.read += result.read
+    summary.classified += result.classified
+    summary.rejected += result.read - result.classified
