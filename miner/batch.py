@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,10 +24,10 @@ from sqlalchemy import Engine, and_, func, select
 from miner import store
 from miner.classify import OutageModel
 from miner.errors import BadInput
-from miner.ingest import RejectWriter, _position, reject_path_for
+from miner.ingest import ProgressFn, RejectWriter, bytes_read, reject_path_for
 from miner.labels import TYPES
 from miner.sources.files import RawRecord, detect_format, open_binary, read_records
-from miner.sources.records import Rejected, _text
+from miner.sources.records import Rejected, validate_text
 
 # Rows per model call: enough to amortise the per-batch numpy and spaCy overhead (throughput is flat
 # beyond ~1,000), small enough that a batch's text, features and output stay a few MB.
@@ -37,8 +37,6 @@ PROB_DECIMALS = 4
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 OUTPUT_FIELDS = ("id", "lang", "is_outage", "outage_prob", "types", "type_probs")
 
-ProgressFn = Callable[[int, int], None]
-"""(done, total) in bytes of the input file, or in posts for the store."""
 
 
 @dataclass(slots=True)
@@ -177,7 +175,7 @@ def _checked(
             yield None
             continue
         try:
-            yield _row_id(rec.fields, cols.id, rec.line), _text(rec.fields.get(cols.text))
+            yield _row_id(rec.fields, cols.id, rec.line), validate_text(rec.fields.get(cols.text))
         except Rejected as exc:
             rejects.write(rec.line, str(exc), rec.fields)
             yield None
@@ -253,7 +251,7 @@ def classify_file(
             summary.classified += classified
             summary.rejected += read - classified
             if on_progress is not None:
-                on_progress(_position(raw, total), total)
+                on_progress(bytes_read(raw, total), total)
     finally:
         rejects.close()
         if raw is not None and stream is None:

@@ -118,7 +118,7 @@ def import_file(
             summary.duplicates += len(good) - new
             summary.rejected += len(batch) - len(good)
             if on_progress is not None:
-                on_progress(_position(raw, total), total)
+                on_progress(bytes_read(raw, total), total)
     finally:
         rejects.close()
         if raw is not None and stream is None:
@@ -127,7 +127,7 @@ def import_file(
     return summary
 
 
-def _position(raw: IO[bytes] | None, total: int) -> int:
+def bytes_read(raw: IO[bytes] | None, total: int) -> int:
     """Bytes consumed so far of the file on disk (compressed bytes for .gz)."""
     if raw is None:
         return total

@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 
 from miner.errors import MinerError
 
@@ -21,6 +22,12 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 err_console = Console(stderr=True)
+
+
+def file_progress() -> Progress:
+    """The progress display of commands that read files: one bar per file, in bytes read, on stderr."""
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
+    return Progress(*columns, console=err_console)
 
 
 @app.callback()

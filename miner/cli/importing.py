@@ -8,11 +8,10 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
 from miner import store
-from miner.cli import app
+from miner.cli import app, file_progress
 from miner.ingest import ImportSummary, check_inputs, import_file
 from miner.sources.records import ColumnMap
 
@@ -69,13 +68,7 @@ def import_cmd(
         text=text_col, time=time_col, id=id_col, author=author_col, source=source, service=service
     )
     summaries = []
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        console=console,
-    ) as progress:
+    with file_progress() as progress:
         for path in paths:
             task = progress.add_task(path.name, total=None)
 

@@ -11,7 +11,6 @@ import typer
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
@@ -23,7 +22,7 @@ from rich.progress import (
 from rich.table import Table
 
 from miner import store
-from miner.cli import app
+from miner.cli import app, file_progress
 from miner.errors import BadInput
 from miner.ingest import check_inputs
 from miner.labels import CORPUS_DIR, LANGS
@@ -112,13 +111,7 @@ def _classify_files(inputs: list[Path], output: Path | None, model_dir: Path | N
     writer = open_writer(output)
     summaries: list[BatchSummary] = []
     try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            DownloadColumn(),
-            TimeRemainingColumn(),
-            console=console,
-        ) as progress:
+        with file_progress() as progress:
             for path in inputs:
                 task = progress.add_task(path.name, total=None)
                 summaries.append(_classify_one(model, path, writer, cols, progress, task))

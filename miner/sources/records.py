@@ -87,7 +87,8 @@ def _parse_time_text(text: str) -> datetime:
         raise Rejected(f"unparseable date {text[:60]!r}") from None
 
 
-def _text(value: Any) -> str:
+def validate_text(value: Any) -> str:
+    """The post text if usable (a non-empty string within MAX_TEXT_CHARS, no NUL), else Rejected."""
     if not isinstance(value, str):
         raise Rejected(
             f"text must be a string, got {type(value).__name__}" if value is not None else "missing text"
@@ -135,7 +136,7 @@ def _record_id(fields: dict[str, Any], cols: ColumnMap, text: str, created: date
 
 def to_post(fields: dict[str, Any], cols: ColumnMap) -> Post:
     """Validate and map one record; raises Rejected with the reason."""
-    text = _text(_pick(fields, cols.text, TEXT_COLUMNS))
+    text = validate_text(_pick(fields, cols.text, TEXT_COLUMNS))
     created = parse_time(_pick(fields, cols.time, TIME_COLUMNS))
     metrics = _metrics(fields)
     author = _pick(fields, cols.author, AUTHOR_COLUMNS)
