@@ -70,3 +70,14 @@ def shared_data() -> Path:
     if not SHARED.exists():
         pytest.fail(f"{SHARED} is missing: tests need ../shared beside the repository")
     return SHARED
+
+
+@pytest.fixture
+def fresh_streamlit_caches() -> Iterator[None]:
+    """Empty Streamlit caches before and after a test, as a new server would have (dashboard tests)."""
+    import streamlit as st
+
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_resource.clear()

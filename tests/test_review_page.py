@@ -3,13 +3,11 @@ post first, shown escaped; each button stores the feedback row it should; filter
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import streamlit as st
 from sqlalchemy import Engine, select
 from streamlit.testing.v1 import AppTest
 
@@ -23,21 +21,14 @@ from tests.test_feedback import fill, make_post, prediction, saved_small_model, 
 PAGE = str(Path(__file__).resolve().parents[1] / "pages" / "review.py")
 APP_TEXT = "l'appli free plante au démarrage"
 
+pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
+
 
 def probs(outage: float, app: float = 0.01) -> np.ndarray:
     """A LABELS row: outage and app probabilities, every other type sure it is not that."""
     row = np.full(len(small_model().thresholds_), 0.01)
     row[0], row[3] = outage, app  # LABELS = outage, posting, dm, app, ...
     return row
-
-
-@pytest.fixture(autouse=True)
-def _fresh_caches() -> Iterator[None]:
-    """Every test starts from empty Streamlit caches, as a new server would."""
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_resource.clear()
 
 
 @pytest.fixture
