@@ -310,7 +310,8 @@ def classify_stored(
             if not rows:
                 return done
             frame = model.predict_frame([r.text for r in rows])
-            conn.execute(store.predictions.insert(), _prediction_rows(rows, frame, model.version))
-        done += len(rows)
+            new = _prediction_rows(rows, frame, model.version)
+            # Another classifier may have written some of these meanwhile: theirs stand, ours are dropped.
+            done += store.insert_new(conn, store.predictions, new, ("source", "post_id", "model_version"))
         if on_progress is not None:
             on_progress(done, total)

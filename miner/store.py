@@ -30,6 +30,7 @@ from sqlalchemy import (
     create_engine,
     event,
     select,
+    tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -208,16 +209,13 @@ def _post_row(post: Post, now: datetime) -> dict[str, Any]:
     }
 
 
-def _existing_keys(conn: Connection, keys: Sequence[tuple[str, str]]) -> set[tuple[str, str]]:
-    """Which of these (source, id) keys are stored; one query per source in the batch."""
-    by_source: dict[str, list[str]] = {}
-    for source, post_id in keys:
-        by_source.setdefault(source, []).append(post_id)
-    found: set[tuple[str, str]] = set()
-    for source, ids in by_source.items():
-        query = select(posts.c.id).where(posts.c.source == source, posts.c.id.in_(ids))
-        found.update((source, i) for (i,) in conn.execute(query))
-    return found
+def _existing_keys(
+    conn: Connection, table: Table, key: Sequence[str], rows: list[dict[str, Any]]
+) -> set[tuple]:
+    """Which of these rows' keys are already stored (the lookup path of `insert_new`)."""
+    columns = [table.c[k] for k in key]
+    wanted = [tuple(r[k] for k in key) for r in rows]
+    return {tuple(found) for found in conn.execute(select(*columns).where(tuple_(*columns).in_(wanted)))}
 
 
 def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
@@ -233,7 +231,7 @@ def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
     inserted = 0
     for start in range(0, len(keys), WRITE_BATCH):
         rows = [_post_row(unique[k], now) for k in keys[start : start + WRITE_BATCH]]
-        inserted += _insert_new(conn, rows)
+        inserted += insert_new(conn, posts, rows, ("source", "id"))
     return inserted
 
 
@@ -241,18 +239,23 @@ def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
 UPSERT_DIALECTS = {"sqlite": sqlite_insert, "postgresql": postgresql_insert}
 
 
-def _insert_new(conn: Connection, rows: list[dict[str, Any]]) -> int:
-    """Insert rows whose key is not stored; returns how many were. One statement where the dialect can
-    (no lookup first: on a freshly created PostgreSQL table that lookup is planned as a full scan),
-    else a lookup of the existing keys, then a plain insert."""
+def insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]], key: Sequence[str]) -> int:
+    """Insert the rows whose `key` is not stored yet; returns how many were inserted.
+
+    One INSERT ... ON CONFLICT DO NOTHING where the dialect has it: no lookup first (on a freshly created
+    PostgreSQL table that lookup is planned as a full scan), and two writers storing the same row at
+    once (a collector and an import, two classifiers) cannot collide. Other dialects look the keys up.
+    """
+    if not rows:
+        return 0
     upsert = UPSERT_DIALECTS.get(conn.dialect.name)
     if upsert is not None:
-        stmt = upsert(posts).on_conflict_do_nothing(index_elements=["source", "id"]).returning(posts.c.id)
+        stmt = upsert(table).on_conflict_do_nothing(index_elements=list(key)).returning(table.c[key[0]])
         return len(conn.execute(stmt, rows).all())
-    existing = _existing_keys(conn, [(r["source"], r["id"]) for r in rows])
-    fresh = [r for r in rows if (r["source"], r["id"]) not in existing]
+    existing = _existing_keys(conn, table, key, rows)
+    fresh = [r for r in rows if tuple(r[k] for k in key) not in existing]
     if fresh:
-        conn.execute(posts.insert(), fresh)
+        conn.execute(table.insert(), fresh)
     return len(fresh)
 
 

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from sqlalchemy import func, select
 
 from miner import store
+from miner.labels import TYPES
 from miner.post import Post
 
 
@@ -139,3 +140,30 @@ def test_dialects_without_on_conflict_use_the_lookup_path(engine, monkeypatch) -
         assert store.insert_posts(conn, [_post(2), _post(3)]) == 1
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 3
+
+
+def _prediction(post_id: str) -> dict:
+    flags = {f"t_{t}": False for t in TYPES} | {f"p_{t}": 0.0 for t in TYPES}
+    return {
+        "source": "x",
+        "post_id": post_id,
+        "model_version": "m",
+        "lang": "fr",
+        "is_outage": False,
+        "outage_prob": 0.1,
+        "classified_at": datetime(2024, 7, 19, tzinfo=UTC),
+        **flags,
+    }
+
+
+def test_two_writers_of_the_same_predictions_do_not_collide(engine, monkeypatch) -> None:
+    key = ("source", "post_id", "model_version")
+    with engine.begin() as conn:
+        assert store.insert_new(conn, store.predictions, [_prediction("1"), _prediction("2")], key) == 2
+        assert store.insert_new(conn, store.predictions, [_prediction("2"), _prediction("3")], key) == 1
+    monkeypatch.setattr(store, "UPSERT_DIALECTS", {})
+    with engine.begin() as conn:
+        assert store.insert_new(conn, store.predictions, [_prediction("3"), _prediction("4")], key) == 1
+        assert store.insert_new(conn, store.predictions, [], key) == 0
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.predictions)).scalar() == 4
