@@ -18,14 +18,10 @@ import os
 import platform
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import numpy as np
-from sqlalchemy import create_engine, make_url, text
 
 from miner import store
 from miner.ingest import import_file
@@ -64,21 +60,6 @@ def write_posts(path: Path, posts: int) -> None:
                 "like_count": int(numbers[i]) % 40,
             }
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-
-
-@contextmanager
-def throwaway_pg_database(admin_url: str) -> Iterator[str]:
-    """A fresh database on the PostgreSQL server of `admin_url`, dropped afterwards."""
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 def time_imports(url: str, path: Path, reject_dir: Path) -> tuple[float, float, int]:
@@ -120,7 +101,7 @@ def main() -> None:
         if not admin_url:
             print(f'PostgreSQL       skipped: set {PG_ENV} (e.g. eval "$(.ci/pg.sh start)")')
             return
-        with throwaway_pg_database(admin_url) as url:
+        with store.throwaway_database(admin_url, prefix="bench") as url:
             first_s, again_s, stored = time_imports(url, source, folder)
         report("PostgreSQL", stored, first_s, again_s)
 

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterable, Sequence
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,7 +31,9 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    make_url,
     select,
+    text,
     tuple_,
 )
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
@@ -142,6 +146,21 @@ def _v2_feedback(conn: Connection) -> None:
 
 MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_feedback]
 """Entry i upgrades a database from version i to i + 1. Append, never edit a released entry."""
+
+
+@contextmanager
+def throwaway_database(admin_url: str, prefix: str = "t") -> Iterator[str]:
+    """A fresh database on the PostgreSQL server of `admin_url` (tests, benchmarks), dropped afterwards."""
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def db_url(url: str | None = None) -> str:

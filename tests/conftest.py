@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, make_url, text
+from sqlalchemy import Engine
 
 from miner import store
 
@@ -22,20 +21,6 @@ def _fixed_salt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("MINER_AUTHOR_SALT", "test-salt")
     monkeypatch.delenv("MINER_KEEP_HANDLES", raising=False)
     monkeypatch.delenv("MINER_DB_URL", raising=False)
-
-
-def _fresh_pg_database(admin_url: str) -> Iterator[str]:
-    """Create a throwaway database on the test server, yield its URL, drop it afterwards."""
-    name = f"t_{uuid.uuid4().hex[:12]}"
-    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -53,7 +38,8 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         if os.environ.get("CI"):
             pytest.fail("MINER_TEST_PG_URL is unset in CI: .ci/run must start PostgreSQL")
         pytest.skip("MINER_TEST_PG_URL unset: PostgreSQL tests run in CI (see .ci/pg.sh)")
-    yield from _fresh_pg_database(admin_url)
+    with store.throwaway_database(admin_url) as url:
+        yield url
 
 
 @pytest.fixture

@@ -18,23 +18,10 @@ from miner.post import Post
 from miner.services import load_services
 from miner.watch import run_cycle
 from tests.collect.fakes import FakeMastodon, FakeServer, Reply
+from tests.collect.test_cli import SERVICES
 from tests.test_classify import fit_small, small_corpus
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
-SERVICES = """
-[outage_words]
-fr = ["panne"]
-en = ["down"]
-
-[[services]]
-name = "free"
-display = "Free"
-aliases = []
-official_accounts = ["Freebox"]
-hashtags = ["freebox"]
-terms.fr = ["free"]
-terms.en = ["free"]
-"""
 
 
 @pytest.fixture(scope="module")
