@@ -51,15 +51,21 @@ def test_records_follow_input_order_across_batches(model: OutageModel, tmp_path:
     assert records[BATCH_ROWS] == {**records[BATCH_ROWS % 3], "id": f"p{BATCH_ROWS}"}
 
 
+# One of each kind of bad row (malformed JSON, missing or non-string text, too long, invalid UTF-8, bad id).
+BAD_LINES = [
+    b'{"id": "broken", "text": ',
+    json.dumps({"id": "no-text"}).encode(),
+    json.dumps({"id": "number", "text": 42}).encode(),
+    json.dumps({"id": "huge", "text": "x" * 50_001}).encode(),
+    b'{"id": "latin1", "text": "caf\xe9"}',
+    json.dumps({"id": {"nested": 1}, "text": "an id that is an object"}).encode(),
+]
+
+
 def test_bad_rows_are_quarantined_and_the_rest_classified(model: OutageModel, tmp_path: Path) -> None:
     lines = [
         json.dumps({"id": "good1", "text": TEXTS[0]}).encode(),
-        b'{"id": "broken", "text": ',
-        json.dumps({"id": "no-text"}).encode(),
-        json.dumps({"id": "number", "text": 42}).encode(),
-        json.dumps({"id": "huge", "text": "x" * 50_001}).encode(),
-        b'{"id": "latin1", "text": "caf\xe9"}',
-        json.dumps({"id": {"nested": 1}, "text": "an id that is an object"}).encode(),
+        *BAD_LINES,
         json.dumps({"id": "good2", "text": TEXTS[1]}).encode(),
     ]
     path = tmp_path / "posts.jsonl"

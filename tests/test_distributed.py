@@ -24,18 +24,11 @@ from miner.batch import Columns, ParquetWriter, classify_file
 from miner.classify import OutageModel, load_model, model_file
 from miner.cli import main
 from miner.distributed import classify_distributed, local_cluster
+from tests.test_batch import BAD_LINES
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "labeled" / "corpus.jsonl"
 POSTS = 4_000  # past the corpus's 3,599 texts, so some texts repeat under other ids
 PARTITION_ROWS = 900  # five partitions for two workers
-BAD_LINES = [
-    b'{"id": "broken", "text": ',
-    json.dumps({"id": "no-text"}).encode(),
-    json.dumps({"id": "number", "text": 42}).encode(),
-    json.dumps({"id": "huge", "text": "x" * 50_001}).encode(),
-    b'{"id": "latin1", "text": "caf\xe9"}',
-    json.dumps({"id": {"nested": 1}, "text": "an id that is an object"}).encode(),
-]
 _LOADS: Counter[str] = Counter()  # per process: each worker counts its own model loads
 
 
