@@ -9,10 +9,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import scipy.sparse as sp
 import skops.io as sio
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
+from sklearn.linear_model import LogisticRegression
 
 from miner import classify
 from miner.classify import (
@@ -22,6 +24,7 @@ from miner.classify import (
     choose_thresholds,
     decide,
     load_model,
+    nb_ratios,
     prepare,
     save_model,
 )
@@ -153,6 +156,33 @@ def test_predictions_are_consistent(model: OutageModel, data: pd.DataFrame) -> N
         assert bool(p.types) == p.is_outage
     frame = model.predict_frame(texts)
     assert frame["is_outage"].tolist() == [p.is_outage for p in predictions]
+
+
+def test_nb_ratios_scale_up_features_that_tell_the_sides_apart() -> None:
+    # columns: only in positives, in every post, only in negatives
+    X = sp.csr_matrix(np.array([[1, 1, 0], [1, 1, 0], [0, 1, 1], [0, 1, 1]], dtype=float))
+    ratios = nb_ratios(X, np.array([True, True, False, False]))
+    assert ratios[0] > 0 and ratios[2] > 0
+    assert ratios[1] == pytest.approx(0.0)
+
+
+def test_nb_weighting_folds_its_scale_into_the_coefficients(data: pd.DataFrame) -> None:
+    features = OutageModel(**FAST_PARAMS)._features()
+    X = features.fit_transform(data).tocsr()
+    y = np.array([bool(types) for types in data["types"]])
+    estimator = LogisticRegression(C=10.0, solver="liblinear", dual=True)
+    coef, intercept = classify._fit_binary(estimator, X, y, nb_weighting=True)
+    scaled = X @ sp.diags(nb_ratios(X, y)).tocsr()
+    reference = clone(estimator).fit(scaled, y)
+    expected = reference.decision_function(scaled)
+    np.testing.assert_allclose(X @ coef + intercept, expected, rtol=1e-4, atol=1e-4)  # float32 features
+
+
+def test_nb_weighted_models_save_and_load_like_the_others(data: pd.DataFrame, tmp_path: Path) -> None:
+    weighted = fit_small(data, nb_weighting=True)
+    save_model(weighted, tmp_path / "model.skops")
+    texts = data["text"].tolist()[:50]
+    np.testing.assert_array_equal(load_model(tmp_path).predict_proba(texts), weighted.predict_proba(texts))
 
 
 def test_model_learns_something(model: OutageModel) -> None:
