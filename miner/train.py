@@ -469,7 +469,8 @@ def model_card(metrics: dict[str, Any]) -> str:
         ),
         "",
         "French real posts are lower-cased tweets about the ISP Free, English real posts tweets to Spotify's "
-        "support account; written posts cover social networks. The split is fixed and grouped by author.",
+        "support account; written posts cover social networks and other services (streaming, ISPs, mobile "
+        "networks, games, banks). The split is fixed and grouped by author.",
         f"Labels (data/labeled/GUIDE.md): outage report or not, and its types ({', '.join(TYPES)}), several "
         "allowed.",
         "",
