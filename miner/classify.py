@@ -288,7 +288,7 @@ def _fit_binary(
     if y.all() or not y.any():
         return np.zeros(X.shape[1]), (1.0 if y.all() else -1.0)
     scale = nb_ratios(X, y) if nb_weighting else np.ones(X.shape[1])
-    fitted = clone(estimator).fit(X @ sp.diags(scale).tocsr() if nb_weighting else X, y)
+    fitted = clone(estimator).fit(X @ sp.diags(scale), y)
     return fitted.coef_.ravel() * scale, float(fitted.intercept_[0])
 
 
@@ -355,8 +355,7 @@ class OutageModel(BaseEstimator):
     def _fit_linear(self, data: pd.DataFrame, Y: np.ndarray) -> tuple[FeatureUnion, np.ndarray, np.ndarray]:
         """Features and one linear model per label; type models see outage reports only."""
         features = self._features()
-        X = features.fit_transform(data).tocsr()
-        nb = self.nb_weighting
+        X, nb = features.fit_transform(data), self.nb_weighting
         fits = [_fit_binary(self._linear(), X, Y[:, 0], nb)]
         fits += [_fit_binary(self._linear(), X[Y[:, 0]], Y[Y[:, 0], j], nb) for j in range(1, len(LABELS))]
         return features, np.vstack([coef for coef, _ in fits]), np.array([b for _, b in fits])

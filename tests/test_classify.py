@@ -168,11 +168,11 @@ def test_nb_ratios_scale_up_features_that_tell_the_sides_apart() -> None:
 
 def test_nb_weighting_folds_its_scale_into_the_coefficients(data: pd.DataFrame) -> None:
     features = OutageModel(**FAST_PARAMS)._features()
-    X = features.fit_transform(data).tocsr()
+    X = features.fit_transform(data)
     y = np.array([bool(types) for types in data["types"]])
     estimator = LogisticRegression(C=10.0, solver="liblinear", dual=True)
     coef, intercept = classify._fit_binary(estimator, X, y, nb_weighting=True)
-    scaled = X @ sp.diags(nb_ratios(X, y)).tocsr()
+    scaled = X @ sp.diags(nb_ratios(X, y))
     reference = clone(estimator).fit(scaled, y)
     expected = reference.decision_function(scaled)
     np.testing.assert_allclose(X @ coef + intercept, expected, rtol=1e-4, atol=1e-4)  # float32 features
