@@ -79,7 +79,11 @@ def test_reserve_posts_stay_out_of_the_corpus(corpus: list[dict[str, Any]]) -> N
     """Posts held in reserve/ (labelled, kept out for the language balance) never leak into the corpus,
     and none is by a test-split author, so adding them later cannot change the test split."""
     in_corpus = {row["id"] for row in corpus}
-    reserve = [json.loads(line) for path in (LABELED / "reserve").glob("*.jsonl") for line in path.open()]
+    reserve = [
+        json.loads(line)
+        for path in sorted((LABELED / "reserve").glob("*.jsonl"))
+        for line in path.read_text(encoding="utf-8").splitlines()
+    ]
     assert reserve
     assert not in_corpus & {row["id"] for row in reserve}
     assert {split_of(row["author"]) for row in reserve} == {"train"}
