@@ -354,7 +354,10 @@ def set_default(out: Path) -> Path:
 
 WEAKNESSES = """\
 - Many real posts are replies inside a support thread ("Incognito does work", "still the same"): their label
-  depends on earlier tweets the model never sees, so they cap what any per-post model reaches.
+  depends on the brand's replies, which the data does not hold (the customer's own earlier tweet, where TWCS
+  links it, does not help: `bench/ceilings.py`), so they cap what any per-post model reaches.
+- Type macro-F1 would stay near 0.77 per language even with perfect outage detection, and the learning curve
+  is flat from 75 % of the train split on (`bench/ceilings.py`): more posts of the same kind will not lift it.
 - English real posts all come from one support account's mentions (Spotify, 2017-2018) and French ones from
   tweets about one ISP (Free); other services only appear in the smaller set of written posts.
 - A blind second reading of the 1,244 posts the test split held on 2026-11-25 agreed with the first at

@@ -1,20 +1,22 @@
-"""Thread context: does the author's earlier tweet in a support thread help classify a follow-up?
+"""Classifier ceilings: what would more data, or thread context, buy the shipped set-up?
 
-    .venv/bin/python bench/thread_context.py [--posts ../shared/data/external/spotify-twcs-en/posts.csv]
+    .venv/bin/python bench/ceilings.py [--posts ../shared/data/external/spotify-twcs-en/posts.csv]
 
-Many English misses are replies inside a Spotify support thread ("still the same", "tried that already").
-TWCS links each customer tweet to the brand reply it answers and each reply to the tweet it answered, so a
-customer's earlier tweet in the same thread can be found for about a third of the Spotify posts (the brand
-replies themselves are not in the export). Every row below is fitted on the train split with the shipped
-model's set-up and scored on the fixed test split:
+Every model below is fitted with the shipped model's set-up and scored on the fixed test split (outage F1 /
+type macro-F1). Two tables:
 
-- `shipped set-up`: the model as trained by `miner train`;
-- `... with the true outage label`: its type decisions gated by the gold outage label, an upper bound on
-  type macro-F1 for these type models whatever the outage model does;
-- `+ context n-grams`: one more block of word n-grams over the earlier tweet (weight CONTEXT_WEIGHT);
-- `stacked` / `stacked + context`: a logistic second stage per label over the first stage's out-of-fold
-  probabilities (and those of the earlier tweet), the ablation that separates stacking from context.
-Figures only: nothing is asserted.
+1. **Learning curve.** Fitted on 25, 50, 75 and 100 % of the train split's authors, then on the train split
+   plus the labelled English reserve (`data/labeled/reserve/`, kept out of the corpus for the language
+   balance). Scored as shipped and with the gold outage label in place of the model's ("gold gate"): an upper
+   bound on type macro-F1 for these type models whatever the outage model does.
+2. **Thread context.** Many English misses are replies inside a Spotify support thread ("still the same",
+   "tried that already"). TWCS links each customer tweet to the brand reply it answers and each reply to the
+   tweet it answered, so the customer's own earlier tweet in the thread can be found for about a third of the
+   labelled Spotify posts (the brand replies are not in the export). Rows: the shipped set-up; one more
+   block of word n-grams over the earlier tweet (weight CONTEXT_WEIGHT); a logistic second stage per label
+   over the first stage's out-of-fold probabilities, without and with those of the earlier tweet (the
+   ablation that separates stacking from context).
+Figures only: nothing is asserted. About 3 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import argparse
 import platform
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -39,12 +42,13 @@ from miner.classify import (
     load_model,
     prepare,
 )
-from miner.train import CV_FOLDS, cv_groups, scores, step_load
+from miner.train import CV_FOLDS, _with_text_pipeline, cv_groups, scores, step_load
 
 ROOT = Path(__file__).resolve().parents[1]
 POSTS = ROOT.parent / "shared" / "data" / "external" / "spotify-twcs-en" / "posts.csv"
 # Of 0.25, 0.5 and 1.0 tried on 2026-12-02, 0.25 did least harm; the block never helped.
 CONTEXT_WEIGHT = 0.25
+CURVE_SHARES = (0.25, 0.5, 0.75, 1.0)  # of the train split's authors, drawn in one random order
 STACK_C = 1.0  # second stage: 19 dense features, ~9,000 rows; plain L2 logistic regression
 
 
@@ -93,7 +97,9 @@ def fit(model: OutageModel, rows: pd.DataFrame) -> OutageModel:
     return model.fit(rows, rows["types"].tolist(), groups=cv_groups(rows["author"]))
 
 
-def out_of_fold(params: dict, train: pd.DataFrame, context: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+def out_of_fold(
+    params: dict[str, Any], train: pd.DataFrame, context: pd.DataFrame
+) -> tuple[np.ndarray, np.ndarray]:
     """First-stage probabilities of each train post and of its earlier tweet, from a model blind to the
     author."""
     Y = label_matrix(train["types"].tolist())
@@ -130,24 +136,85 @@ def stacked(X_train: np.ndarray, Y: np.ndarray, X_test: np.ndarray, groups: np.n
     return decide(test, choose_thresholds(oof, Y))
 
 
-def row(name: str, test: pd.DataFrame, has: np.ndarray, decisions: np.ndarray) -> dict[str, object]:
-    """Outage F1 / type macro-F1 per language, on real English posts, and on posts that have context."""
+def row(
+    name: str, test: pd.DataFrame, decisions: np.ndarray, subsets: dict[str, np.ndarray]
+) -> dict[str, str]:
+    """Outage F1 / type macro-F1 of the decisions on each subset of the test split."""
     Y, cells = label_matrix(test["types"].tolist()), {"set-up": name}
-    subsets = {
-        "fr": test["lang"].eq("fr").to_numpy(),
-        "en": test["lang"].eq("en").to_numpy(),
-        "en real": (test["lang"].eq("en") & test["origin"].eq("real")).to_numpy(),
-        "en with context": has,
-    }
     for label, mask in subsets.items():
         result = scores(Y[mask], decisions[mask])
         cells[label] = f"{result['outage']['f1']:.3f} / {result['type_macro_f1']:.3f}"
     return cells
 
 
+def by_lang(test: pd.DataFrame) -> dict[str, np.ndarray]:
+    return {lang: test["lang"].eq(lang).to_numpy() for lang in ("fr", "en")}
+
+
 def true_gate(probs: np.ndarray, thresholds: np.ndarray, Y: np.ndarray) -> np.ndarray:
     """Decisions with the gold outage label in place of the model's."""
     return decide(np.column_stack([Y[:, 0].astype(float), probs[:, 1:]]), np.r_[0.5, thresholds[1:]])
+
+
+def learning_curve(params: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame) -> pd.DataFrame:
+    """Shipped and gold-gate scores per language on growing shares of train authors, then with the reserve."""
+    authors = np.random.default_rng(0).permutation(np.sort(train["author"].unique().astype(str)))
+    fits = {
+        f"{share:.0%} of train ({int(share * len(authors)):,} authors)": train[
+            train["author"].isin(authors[: int(share * len(authors))])
+        ]
+        for share in CURVE_SHARES
+    }
+    fits["train + English reserve"] = pd.concat([train, reserve_rows()], ignore_index=True)
+    Y, rows = label_matrix(test["types"].tolist()), []
+    for name, rows_fitted in fits.items():
+        model = fit(OutageModel(**params), rows_fitted.reset_index(drop=True))
+        probs = model.predict_proba(test)
+        shipped = row(name, test, decide(probs, model.thresholds_), by_lang(test))
+        gold = true_gate(probs, model.thresholds_, Y)
+        types = {
+            f"types, gold gate, {lang}": f"{scores(Y[mask], gold[mask])['type_macro_f1']:.3f}"
+            for lang, mask in by_lang(test).items()
+        }
+        rows.append({**shipped, **types, "posts": len(rows_fitted)})
+    return pd.DataFrame(rows)
+
+
+def reserve_rows() -> pd.DataFrame:
+    """The labelled reserve (train-side authors only, checked by tests/test_labels.py), text pipeline run."""
+    files = sorted((ROOT / "data" / "labeled" / "reserve").glob("*.jsonl"))
+    rows = pd.concat([pd.read_json(file, lines=True, dtype=False) for file in files], ignore_index=True)
+    return _with_text_pipeline(rows.assign(split="train"))
+
+
+def context_table(
+    params: dict[str, Any], train: pd.DataFrame, test: pd.DataFrame, posts: pd.DataFrame
+) -> pd.DataFrame:
+    """The thread-context rows (see the module docstring)."""
+    ctx_train, ctx_test = earlier_tweets(train, posts), earlier_tweets(test, posts)
+    has_train, has_test = ctx_train["has_context"].to_numpy(), ctx_test["has_context"].to_numpy()
+    print(f"posts with an earlier tweet: {has_train.sum():,} of {len(train):,} train, ", end="")
+    print(f"{has_test.sum():,} of {len(test):,} test")
+    subsets = {
+        **by_lang(test),
+        "en real": (test["lang"].eq("en") & test["origin"].eq("real")).to_numpy(),
+        "en with context": has_test,
+    }
+    Y_train = label_matrix(train["types"].tolist())
+    base = fit(OutageModel(**params), train)
+    probs = base.predict_proba(test)
+    rows = [row("shipped set-up", test, decide(probs, base.thresholds_), subsets)]
+    model = fit(ContextModel(**params), with_context(train, ctx_train))
+    context_probs = model.predict_proba(with_context(test, ctx_test))
+    rows.append(row("+ context n-grams", test, decide(context_probs, model.thresholds_), subsets))
+    post_oof, earlier_oof = out_of_fold(params, train, ctx_train)
+    earlier_test = base.predict_proba(ctx_test)
+    for name, use in (("stacked", False), ("stacked + context", True)):
+        X_train = stack_features(post_oof, earlier_oof, has_train, use)
+        X_test = stack_features(probs, earlier_test, has_test, use)
+        decisions = stacked(X_train, Y_train, X_test, cv_groups(train["author"]))
+        rows.append(row(name, test, decisions, subsets))
+    return pd.DataFrame(rows)
 
 
 def main() -> None:
@@ -158,34 +225,13 @@ def main() -> None:
     args = parser.parse_args()
     print(f"{platform.processor() or platform.machine()}, Python {platform.python_version()}")
     started = time.perf_counter()
-    posts = pd.read_csv(args.posts, dtype=str)
     data = step_load(ROOT / "data" / "labeled")
     train, test = data["train"], data["test"]
-    ctx_train, ctx_test = earlier_tweets(train, posts), earlier_tweets(test, posts)
-    has_train, has_test = ctx_train["has_context"].to_numpy(), ctx_test["has_context"].to_numpy()
-    print(f"posts with an earlier tweet: {has_train.sum():,} of {len(train):,} train, ", end="")
-    print(f"{has_test.sum():,} of {len(test):,} test")
     params = {k: v for k, v in load_model().get_params().items() if k not in ("version", "random_state")}
-    Y_train, Y_test = label_matrix(train["types"].tolist()), label_matrix(test["types"].tolist())
-
-    base = fit(OutageModel(**params), train)
-    probs = base.predict_proba(test)
-    rows = [row("shipped set-up", test, has_test, decide(probs, base.thresholds_))]
-    rows.append(
-        row("... with the true outage label", test, has_test, true_gate(probs, base.thresholds_, Y_test))
-    )
-    model = fit(ContextModel(**params), with_context(train, ctx_train))
-    context_probs = model.predict_proba(with_context(test, ctx_test))
-    rows.append(row("+ context n-grams", test, has_test, decide(context_probs, model.thresholds_)))
-
-    post_oof, earlier_oof = out_of_fold(params, train, ctx_train)
-    earlier_test = base.predict_proba(ctx_test)
-    for name, use in (("stacked", False), ("stacked + context", True)):
-        X_train = stack_features(post_oof, earlier_oof, has_train, use)
-        X_test = stack_features(probs, earlier_test, has_test, use)
-        rows.append(row(name, test, has_test, stacked(X_train, Y_train, X_test, cv_groups(train["author"]))))
-    print("outage F1 / type macro-F1 on the test split")
-    print(pd.DataFrame(rows).to_string(index=False))
+    print("Learning curve: outage F1 / type macro-F1 on the test split")
+    print(learning_curve(params, train, test).to_string(index=False))
+    print("Thread context: outage F1 / type macro-F1 on the test split")
+    print(context_table(params, train, test, pd.read_csv(args.posts, dtype=str)).to_string(index=False))
     print(f"{time.perf_counter() - started:.0f} s in all")
 
 
