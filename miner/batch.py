@@ -38,7 +38,6 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 OUTPUT_FIELDS = ("id", "lang", "is_outage", "outage_prob", "types", "type_probs")
 
 
-
 @dataclass(slots=True)
 class BatchSummary:
     """What happened to one input."""

@@ -136,12 +136,22 @@ class Incident:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view with ISO timestamps."""
         iso = {k: None if v is None else v.isoformat() for k, v in self._times().items()}
-        return {**iso, "peak_count": self.peak_count, "expected_at_peak": self.expected_at_peak,
-                "level": self.level, "type_shares": dict(self.type_shares)}
+        return {
+            **iso,
+            "peak_count": self.peak_count,
+            "expected_at_peak": self.expected_at_peak,
+            "level": self.level,
+            "type_shares": dict(self.type_shares),
+        }
 
     def _times(self) -> dict[str, pd.Timestamp | None]:
-        return {"start": self.start, "detected_at": self.detected_at, "peak": self.peak,
-                "end": self.end, "escalated_at": self.escalated_at}
+        return {
+            "start": self.start,
+            "detected_at": self.detected_at,
+            "peak": self.peak,
+            "end": self.end,
+            "escalated_at": self.escalated_at,
+        }
 
 
 @dataclass(frozen=True)
@@ -368,12 +378,16 @@ class _Test:
     severe: np.ndarray
 
 
-def _scale_test(x: np.ndarray, mu: np.ndarray, threshold: np.ndarray, width: int,
-                config: DetectConfig) -> _Test:
+def _scale_test(
+    x: np.ndarray, mu: np.ndarray, threshold: np.ndarray, width: int, config: DetectConfig
+) -> _Test:
     """Test the trailing sum of `width` bins against its expected sum (width 1 = the bin itself)."""
     share, per_day = config.min_known_share, x.shape[1]
-    floor, min_ratio = (config.min_count, config.min_ratio) if width == 1 else (
-        config.window_min_count, config.window_min_ratio)
+    floor, min_ratio = (
+        (config.min_count, config.min_ratio)
+        if width == 1
+        else (config.window_min_count, config.window_min_ratio)
+    )
     alpha = np.repeat(_dispersion(_blocks(x, width, share), _blocks(mu, width, share), config), per_day)
     wx, wmu = _trailing_sums(x.ravel(), mu.ravel(), width, share)
     bar = np.repeat(_peak_bar(wx.reshape(x.shape), wmu.reshape(x.shape), floor, config), per_day)
@@ -406,12 +420,21 @@ def _score(counts: pd.Series, config: DetectConfig) -> pd.DataFrame:
     threshold = np.repeat(np.where(cold, config.p_alarm * config.cold_p_factor, config.p_alarm), per_day)
     single = _scale_test(x, mu, threshold, 1, config)
     windows = [_scale_test(x, mu, threshold, width, config) for width in _window_widths(config, per_day)]
-    frame = pd.DataFrame({
-        "count": x.ravel(), "expected": mu.ravel(), "alpha": single.alpha, "bar": single.bar,
-        "threshold": threshold, "p_value": single.p, "hot": single.hot, "severe": single.severe,
-        "window_hot": np.logical_or.reduce([w.hot for w in windows] + [np.zeros(x.size, bool)]),
-        "window_severe": np.logical_or.reduce([w.severe for w in windows] + [np.zeros(x.size, bool)]),
-    }, index=grid.index)
+    frame = pd.DataFrame(
+        {
+            "count": x.ravel(),
+            "expected": mu.ravel(),
+            "alpha": single.alpha,
+            "bar": single.bar,
+            "threshold": threshold,
+            "p_value": single.p,
+            "hot": single.hot,
+            "severe": single.severe,
+            "window_hot": np.logical_or.reduce([w.hot for w in windows] + [np.zeros(x.size, bool)]),
+            "window_severe": np.logical_or.reduce([w.severe for w in windows] + [np.zeros(x.size, bool)]),
+        },
+        index=grid.index,
+    )
     return frame.iloc[grid.first : grid.last + 1]
 
 
@@ -423,8 +446,9 @@ def baseline(counts: pd.Series, config: DetectConfig = DetectConfig()) -> pd.Dat
     s = _score(counts, config)
     mu, alpha, q = s["expected"].to_numpy(), s["alpha"].to_numpy(), s["threshold"].to_numpy()
     ratio = np.maximum(config.min_ratio, s["bar"].to_numpy())
-    upper = np.maximum.reduce([_quantile(1 - q, mu, alpha) + 1, np.full_like(mu, config.min_count),
-                               np.ceil(ratio * mu)])
+    upper = np.maximum.reduce(
+        [_quantile(1 - q, mu, alpha) + 1, np.full_like(mu, config.min_count), np.ceil(ratio * mu)]
+    )
     band = {"lower": _quantile(q, mu, alpha), "upper": np.where(np.isnan(mu), np.nan, upper)}
     return s[["count", "expected"]].assign(**band, p_value=s["p_value"])
 
@@ -470,8 +494,9 @@ def _spans(flags: pd.DataFrame, hold: int, gap: int) -> list[tuple[int, int]]:
     return merged
 
 
-def _type_shares(type_counts: pd.DataFrame | None, start: pd.Timestamp,
-                 end: pd.Timestamp) -> dict[str, float]:
+def _type_shares(
+    type_counts: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp
+) -> dict[str, float]:
     """Share of each outage type among the typed reports of the incident (empty when none)."""
     if type_counts is None:
         return {}
@@ -480,24 +505,30 @@ def _type_shares(type_counts: pd.DataFrame | None, start: pd.Timestamp,
     return {} if total <= 0 else {str(k): float(v) / total for k, v in sums.items()}
 
 
-def _incident(s: pd.DataFrame, f: pd.DataFrame, span: tuple[int, int],
-              type_counts: pd.DataFrame | None) -> Incident:
+def _incident(
+    s: pd.DataFrame, f: pd.DataFrame, span: tuple[int, int], type_counts: pd.DataFrame | None
+) -> Incident:
     """The incident spanning positions `span` (which holds at least one alarm)."""
     rows, flags = s.iloc[span[0] : span[1] + 1], f.iloc[span[0] : span[1] + 1]
     peak = rows["count"].idxmax()
     escalated = flags.index[flags["outage"].to_numpy()]
     escalated_at = escalated[0] if len(escalated) else None
     return Incident(
-        start=rows.index[0], detected_at=flags.index[flags["alarm"].to_numpy()][0], peak=peak,
-        end=rows.index[-1], peak_count=int(rows.at[peak, "count"]),
+        start=rows.index[0],
+        detected_at=flags.index[flags["alarm"].to_numpy()][0],
+        peak=peak,
+        end=rows.index[-1],
+        peak_count=int(rows.at[peak, "count"]),
         expected_at_peak=round(float(rows.at[peak, "expected"]), 3),
-        level="possible" if escalated_at is None else "outage", escalated_at=escalated_at,
+        level="possible" if escalated_at is None else "outage",
+        escalated_at=escalated_at,
         type_shares=_type_shares(type_counts, rows.index[0], rows.index[-1]),
     )
 
 
-def detect(counts: pd.Series, config: DetectConfig = DetectConfig(),
-           type_counts: pd.DataFrame | None = None) -> list[Incident]:
+def detect(
+    counts: pd.Series, config: DetectConfig = DetectConfig(), type_counts: pd.DataFrame | None = None
+) -> list[Incident]:
     """Incidents in a count series (tz-aware index on a regular `config.freq` grid; missing bin = unknown).
 
     `type_counts` (optional) holds per-type report counts on the same bins; it only fills `type_shares`.
@@ -542,8 +573,12 @@ def _reports(posts: pd.DataFrame, excluded_authors: Iterable[str], window: pd.Ti
     return outage[_first_per_window(pair, stamp, window.value)]
 
 
-def count_reports(posts: pd.DataFrame, freq: str | None = None, excluded_authors: Iterable[str] = (),
-                  config: DetectConfig = DetectConfig()) -> pd.DataFrame:
+def count_reports(
+    posts: pd.DataFrame,
+    freq: str | None = None,
+    excluded_authors: Iterable[str] = (),
+    config: DetectConfig = DetectConfig(),
+) -> pd.DataFrame:
     """Outage reports per service and bin, in total ("reports") and per type (one column each).
 
     `posts`: classified posts with columns created_at (tz-aware), author, service, is_outage, types

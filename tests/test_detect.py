@@ -15,8 +15,9 @@ from miner.errors import BadInput
 START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
 BIN = pd.Timedelta("5min")
 PER_DAY = 288
-PROPERTY = settings(max_examples=12, deadline=None, derandomize=True,
-                    suppress_health_check=[HealthCheck.too_slow])
+PROPERTY = settings(
+    max_examples=12, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 def seasonal_mean(days: int, level: float) -> np.ndarray:
@@ -112,8 +113,12 @@ def test_mild_rise_is_possible_not_outage() -> None:
 
 
 @PROPERTY
-@given(first=st.integers(8 * PER_DAY, 34 * PER_DAY), length=st.integers(1, 3 * PER_DAY),
-       seed=st.integers(0, 10_000), as_nan=st.booleans())
+@given(
+    first=st.integers(8 * PER_DAY, 34 * PER_DAY),
+    length=st.integers(1, 3 * PER_DAY),
+    seed=st.integers(0, 10_000),
+    as_nan=st.booleans(),
+)
 def test_gap_in_the_data_creates_no_incident(first: int, length: int, seed: int, as_nan: bool) -> None:
     counts = series(seasonal_mean(38, 15.0), seed)
     gap = counts.index[first : first + length]
@@ -130,8 +135,10 @@ def test_spike_after_a_gap_is_still_found() -> None:
 # Merging and causality -------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("apart", "expected"), [(pd.Timedelta("1h"), 1), (pd.Timedelta("3h"), 1),
-                                                 (pd.Timedelta("1D"), 2), (pd.Timedelta("9h"), 2)])
+@pytest.mark.parametrize(
+    ("apart", "expected"),
+    [(pd.Timedelta("1h"), 1), (pd.Timedelta("3h"), 1), (pd.Timedelta("1D"), 2), (pd.Timedelta("9h"), 2)],
+)
 def test_nearby_alarms_merge_into_one_incident(apart: pd.Timedelta, expected: int) -> None:
     first = 30 * PER_DAY + 100
     mu = with_spike(with_spike(seasonal_mean(35, 20.0), first), first + apart // BIN)
@@ -144,8 +151,13 @@ def test_nearby_alarms_merge_into_one_incident(apart: pd.Timedelta, expected: in
 @given(cut=st.integers(29 * PER_DAY, 35 * PER_DAY))
 def test_detection_is_causal(cut: int) -> None:
     mu = seasonal_mean(35, 20.0)
-    for at, factor in ((29 * PER_DAY + 40, 5), (30 * PER_DAY + 200, 3), (32 * PER_DAY + 10, 8),
-                       (33 * PER_DAY + 100, 4), (34 * PER_DAY + 250, 6)):
+    for at, factor in (
+        (29 * PER_DAY + 40, 5),
+        (30 * PER_DAY + 200, 3),
+        (32 * PER_DAY + 10, 8),
+        (33 * PER_DAY + 100, 4),
+        (34 * PER_DAY + 250, 6),
+    ):
         mu = with_spike(mu, at, bins=12, factor=factor)
     counts = series(mu, 8)
     whole = [i.detected_at for i in detect(counts)]
@@ -218,11 +230,14 @@ def test_type_shares_of_an_incident() -> None:
     assert detect(counts)[0].type_shares == {}
 
 
-@pytest.mark.parametrize("index", [
-    pd.date_range("2024-01-01", periods=10, freq="5min"),  # no time zone
-    pd.date_range("2024-01-01", periods=10, freq="7min", tz="UTC"),  # bins of the wrong width
-    pd.DatetimeIndex([]).tz_localize("UTC"),
-])
+@pytest.mark.parametrize(
+    "index",
+    [
+        pd.date_range("2024-01-01", periods=10, freq="5min"),  # no time zone
+        pd.date_range("2024-01-01", periods=10, freq="7min", tz="UTC"),  # bins of the wrong width
+        pd.DatetimeIndex([]).tz_localize("UTC"),
+    ],
+)
 def test_unusable_index_is_a_bad_input(index: pd.DatetimeIndex) -> None:
     with pytest.raises(BadInput):
         detect(pd.Series(np.ones(len(index)), index=index))
@@ -240,17 +255,29 @@ def test_coarser_bins_are_supported() -> None:
 def posts(rows: list[tuple[int, str, str, bool, list[str]]]) -> pd.DataFrame:
     """Posts from (minutes after 10:00, author, service, is_outage, types)."""
     t0 = pd.Timestamp("2024-06-11 10:00", tz="UTC")
-    return pd.DataFrame([(t0 + pd.Timedelta(minutes=m), *rest) for m, *rest in rows],
-                        columns=["created_at", "author", "service", "is_outage", "types"])
+    return pd.DataFrame(
+        [(t0 + pd.Timedelta(minutes=m), *rest) for m, *rest in rows],
+        columns=["created_at", "author", "service", "is_outage", "types"],
+    )
 
 
 def test_one_report_per_author_per_service_per_hour() -> None:
     angry = [(m, "a1", "free", True, ["app"]) for m in range(0, 40, 2)]  # twenty posts in 40 min
-    frame = posts([*angry, (61, "a1", "free", True, ["login"]), (5, "a1", "sfr", True, ["app"]),
-                   (6, "a2", "free", True, ["app", "login"]), (7, "a3", "free", False, [])])
+    frame = posts(
+        [
+            *angry,
+            (61, "a1", "free", True, ["login"]),
+            (5, "a1", "sfr", True, ["app"]),
+            (6, "a2", "free", True, ["app", "login"]),
+            (7, "a3", "free", False, []),
+        ]
+    )
     counts = count_reports(frame, "1h")
     assert counts.loc[("free", pd.Timestamp("2024-06-11 10:00", tz="UTC"))].to_dict() == {
-        "reports": 2, "app": 2, "login": 1}
+        "reports": 2,
+        "app": 2,
+        "login": 1,
+    }
     assert counts.loc[("free", pd.Timestamp("2024-06-11 11:00", tz="UTC")), "reports"] == 1
     assert counts.xs("sfr")["reports"].sum() == 1
 
@@ -269,8 +296,18 @@ def test_bins_without_reports_are_explicit_zeros() -> None:
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)
-@given(st.lists(st.tuples(st.integers(0, 300), st.sampled_from(["a", "b", "c"]),
-                          st.sampled_from(["free", "sfr"]), st.booleans(), st.just(["app"])), max_size=60))
+@given(
+    st.lists(
+        st.tuples(
+            st.integers(0, 300),
+            st.sampled_from(["a", "b", "c"]),
+            st.sampled_from(["free", "sfr"]),
+            st.booleans(),
+            st.just(["app"]),
+        ),
+        max_size=60,
+    )
+)
 def test_no_author_counts_twice_within_an_hour(rows: list) -> None:
     frame = posts(rows)
     counts = count_reports(frame, "5min")

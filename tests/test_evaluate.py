@@ -52,8 +52,10 @@ def test_probation_is_15_percent_capped_at_750_rows_like_nab(rows: int, first_co
 
 
 def test_report_lists_every_series_and_the_total() -> None:
-    result = {"series": {"a.csv": {"windows": 2, "found": 1, "false_alarms": 3, "delays_min": [10.0]}},
-              "total": {"windows": 2, "found": 1, "false_alarms": 3, "delays_min": [10.0]}}
+    result = {
+        "series": {"a.csv": {"windows": 2, "found": 1, "false_alarms": 3, "delays_min": [10.0]}},
+        "total": {"windows": 2, "found": 1, "false_alarms": 3, "delays_min": [10.0]},
+    }
     lines = format_report(result).splitlines()
     assert lines[1].split() == ["a.csv", "1/2", "3", "+10", "min"]
     assert lines[2].split()[:3] == ["TOTAL", "1/2", "3"]
