@@ -42,6 +42,7 @@ from miner.classify import (
     load_model,
     prepare,
 )
+from miner.labels import LANGS
 from miner.train import CV_FOLDS, _with_text_pipeline, cv_groups, scores, step_load
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,18 +53,23 @@ CURVE_SHARES = (0.25, 0.5, 0.75, 1.0)  # of the train split's authors, drawn in 
 STACK_C = 1.0  # second stage: 19 dense features, ~9,000 rows; plain L2 logistic regression
 
 
+def _tweet_id(link: str) -> str:
+    """A TWCS thread link as a tweet id: the export writes some as floats ("2926303.0")."""
+    return link.strip().split(".")[0]
+
+
 def thread_parents(posts: pd.DataFrame) -> dict[str, str]:
     """tweet id -> the same customer's earlier tweet in the thread (tweet -> brand reply -> this tweet)."""
     answered_by = {
-        reply.split(".")[0].strip(): tweet
+        _tweet_id(reply): tweet
         for tweet, replies in zip(posts["tweet_id"], posts["response_tweet_id"], strict=True)
         if isinstance(replies, str)
         for reply in replies.split(",")
     }
     return {
-        tweet: answered_by[parent.split(".")[0]]
+        tweet: answered_by[_tweet_id(parent)]
         for tweet, parent in zip(posts["tweet_id"], posts["in_response_to_tweet_id"], strict=True)
-        if isinstance(parent, str) and parent.split(".")[0] in answered_by
+        if isinstance(parent, str) and _tweet_id(parent) in answered_by
     }
 
 
@@ -148,7 +154,7 @@ def row(
 
 
 def by_lang(test: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {lang: test["lang"].eq(lang).to_numpy() for lang in ("fr", "en")}
+    return {lang: test["lang"].eq(lang).to_numpy() for lang in LANGS}
 
 
 def true_gate(probs: np.ndarray, thresholds: np.ndarray, Y: np.ndarray) -> np.ndarray:
