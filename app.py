@@ -10,7 +10,6 @@ back and forth does not hit the database again. The dashboard never writes to th
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -22,6 +21,7 @@ from sqlalchemy import Engine
 from sqlalchemy.engine import Connection, make_url
 
 from miner import store
+from miner.breakdown import percent
 from miner.dashboard import queries
 from miner.dashboard.charts import types_chart, volume_chart
 from miner.dashboard.queries import ALL, Filters, Scope
@@ -29,11 +29,12 @@ from miner.dashboard.quotes import escape_markdown, handle, pick, safe_url, to_c
 from miner.dashboard.summary import (
     INCIDENT_BIN,
     current_status,
-    describe_shares,
     incident_label,
     incident_table,
+    incidents_export,
+    kind_shares,
     local_time,
-    type_shares,
+    plural,
 )
 from miner.dashboard.timeline import (
     CUSTOM,
@@ -45,7 +46,7 @@ from miner.dashboard.timeline import (
     window_span,
     with_band,
 )
-from miner.labels import LANGS, TYPES
+from miner.labels import KIND_TITLES, KINDS, LANGS, TYPES
 
 TTL = timedelta(seconds=60)  # new reports show within a minute without re-querying on every click
 LIVE_WITHIN = timedelta(minutes=10)  # a post ingested this recently means a collector is running
@@ -225,21 +226,33 @@ def show_volume(view: View) -> None:
         chart = types_chart(band, view.span.step, view.tz)
     st.altair_chart(chart, width="stretch")  # one chart at a time: half the work for server and browser
     st.caption(
-        f"{int(band['reports'].sum()):,} reports. Dashed line: expected level; grey band: usual "
+        f"{plural(int(band['reports'].sum()), 'report')}. Dashed line: expected level; grey band: usual "
         f"range, learnt from the previous {HISTORY.days} days. Shaded: incidents."
     )
 
 
-def show_problems(view: View) -> None:
-    """Share of each outage type among the reports in focus."""
-    st.subheader("Most reported problems")
-    shares = type_shares(cached("type_counts", view.url, view.focus))
-    if shares.empty:
+def show_problems(view: View, columns: dict[str, Any]) -> None:
+    """What fails and where it is seen, side by side (one column each): each type's share of the reports
+    in focus, as Downdetector shows "App 57 % / Website 37 %"."""
+    counts = cached("type_counts", view.url, view.focus)
+    for kind, shares in kind_shares(counts).items():
+        with columns[kind]:
+            st.subheader(KIND_TITLES[kind])
+            show_kind(shares, int(counts["reports"]))
+
+
+def show_kind(shares: pd.DataFrame, reports: int) -> None:
+    """One kind's breakdown: a summary line, then a bar per type."""
+    if not reports:
         st.info("No outage report in this period.")
         return
-    st.markdown(describe_shares(shares))
+    if shares.empty:
+        st.caption(f"None of the {plural(reports, 'report')} names one.")
+        return
+    st.markdown(", ".join(f"{r.type} {percent(r.share)} ({r.reports:,})" for r in shares.itertuples()))
     for row in shares.itertuples():
-        st.progress(min(float(row.share), 1.0), text=f"{row.type}: {row.share * 100:.0f} % ({row.reports:,})")
+        st.progress(min(float(row.share), 1.0), text=f"{row.type}: {percent(row.share)}")
+    st.caption(f"Share of the {plural(reports, 'report')} in focus; a report may name several.")
 
 
 def _quote_caption(row: Any, tz: str) -> str:
@@ -295,7 +308,7 @@ def show_incidents(view: View) -> None:
     name = view.filters.service
     left.download_button(
         "Incidents (CSV)",
-        to_csv(view.incidents.assign(type_shares=view.incidents["type_shares"].map(json.dumps))),
+        to_csv(incidents_export(view.incidents)),
         file_name=f"incidents-{name}.csv",
         mime="text/csv",
         on_click="ignore",
@@ -330,9 +343,8 @@ def main() -> None:
     st.title(f"Is {escape_markdown(view.filters.service)} down?")
     show_status(view)
     show_volume(view)
-    problems, quotes = st.columns([1, 2])
-    with problems:
-        show_problems(view)
+    what, where, quotes = st.columns([1, 1, 2])
+    show_problems(view, dict(zip(KINDS, (what, where), strict=True)))
     with quotes:
         show_quotes(view)
     show_incidents(view)

@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 import httpx
 
+from miner.breakdown import by_kind, describe
 from miner.errors import SourceError
 
 Event = Literal["start", "end"]
@@ -27,22 +28,26 @@ def webhook_url() -> str | None:
     return os.environ.get("MINER_WEBHOOK_URL") or None
 
 
-def _top_types(shares: dict[str, float], k: int = 3) -> list[dict[str, Any]]:
-    ranked = sorted(shares.items(), key=lambda kv: -kv[1])[:k]
-    return [{"type": t, "share": round(s, 3)} for t, s in ranked if s > 0]
+def _top_types(shares: dict[str, float], k: int = 3) -> dict[str, list[dict[str, Any]]]:
+    """Each kind's k most reported types with their share of the incident's reports."""
+    return {
+        kind: [{"type": t, "share": round(s, 3)} for t, s in list(ranked.items())[:k]]
+        for kind, ranked in by_kind(shares).items()
+    }
 
 
 def alert_payload(event: Event, service: str, incident: dict[str, Any], quotes: list[str]) -> dict[str, Any]:
-    """The JSON body: `text` (Slack), `content` (Discord) and the structured incident for bots."""
-    types = _top_types(incident.get("type_shares") or {})
-    type_words = ", ".join(f"{t['type']} {t['share']:.0%}" for t in types) or "no type breakdown"
+    """The JSON body: `text` (Slack), `content` (Discord) and the structured incident for bots;
+    `top_types` holds both breakdowns, {"what": [...], "where": [...]}."""
+    shares = incident.get("type_shares") or {}
+    type_words = describe(shares) if shares else "no type breakdown"
     picked = [q[:QUOTE_CHARS] for q in quotes[:ALERT_QUOTES]]
     if event == "start":
         head = f"{service}: {LEVEL_WORDS.get(incident['level'], incident['level'])} since {incident['start']}"
     else:
         head = f"{service}: incident over (started {incident['start']}, ended {incident['end']})"
     counts = f"peak {incident['peak_count']} reports vs {incident['expected_at_peak']:.1f} expected"
-    lines = [head, f"{counts}; top types: {type_words}", *(f"> {q}" for q in picked)]
+    lines = [head, counts, type_words, *(f"> {q}" for q in picked)]
     message = "\n".join(lines)
     return {
         "text": message,
@@ -51,7 +56,7 @@ def alert_payload(event: Event, service: str, incident: dict[str, Any], quotes: 
         "service": service,
         "level": incident["level"],
         "incident": incident,
-        "top_types": types,
+        "top_types": _top_types(shares),
         "quotes": picked,
     }
 

@@ -25,7 +25,7 @@ from miner import store
 from miner.classify import OutageModel
 from miner.errors import BadInput
 from miner.ingest import ProgressFn, RejectWriter, bytes_read, reject_path_for
-from miner.labels import TYPES
+from miner.labels import TYPES, split_kinds
 from miner.sources.files import RawRecord, detect_format, open_binary, read_records
 from miner.sources.records import Rejected, validate_text
 
@@ -35,7 +35,9 @@ BATCH_ROWS = 2_000
 # Probabilities in files are rounded: four decimals is finer than the model's calibration.
 PROB_DECIMALS = 4
 OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
-OUTPUT_FIELDS = ("id", "lang", "is_outage", "outage_prob", "types", "type_probs")
+# `types` holds both kinds; `what` and `where` repeat them split by kind (see miner.labels.KINDS).
+OUTPUT_FIELDS = ("id", "lang", "is_outage", "outage_prob", "types", "what", "where", "type_probs")
+NESTED_FIELDS = ("types", "what", "where", "type_probs")
 
 
 @dataclass(slots=True)
@@ -74,7 +76,7 @@ class JsonlWriter:
 
 
 class CsvWriter:
-    """A header row, then one row per record; `types` and `type_probs` are JSON text."""
+    """A header row, then one row per record; the list and dict fields are JSON text."""
 
     def __init__(self, handle: IO[str]) -> None:
         self.handle = handle
@@ -82,9 +84,8 @@ class CsvWriter:
         self.writer.writeheader()
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        nested = ("types", "type_probs")
         self.writer.writerows(
-            {**r, **{k: json.dumps(r[k], ensure_ascii=False) for k in nested}} for r in records
+            {**r, **{k: json.dumps(r[k], ensure_ascii=False) for k in NESTED_FIELDS}} for r in records
         )
 
     def close(self) -> None:
@@ -98,6 +99,8 @@ PARQUET_SCHEMA = pa.schema(
         ("is_outage", pa.bool_()),
         ("outage_prob", pa.float64()),
         ("types", pa.list_(pa.string())),
+        ("what", pa.list_(pa.string())),
+        ("where", pa.list_(pa.string())),
         ("type_probs", pa.struct([(t, pa.float64()) for t in TYPES])),
     ]
 )
@@ -195,21 +198,23 @@ def output_records(ids: list[str], frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Output records from `OutageModel.predict_frame` rows, built column-wise."""
     flags = frame[[f"t_{t}" for t in TYPES]].to_numpy()
     probs = frame[[f"p_{t}" for t in TYPES]].round(PROB_DECIMALS).to_numpy().tolist()
+    types = [[t for t, flag in zip(TYPES, row_flags, strict=True) if flag] for row_flags in flags.tolist()]
     return [
         {
             "id": post_id,
             "lang": lang,
             "is_outage": is_outage,
             "outage_prob": prob,
-            "types": [t for t, flag in zip(TYPES, row_flags, strict=True) if flag],
+            "types": post_types,
+            **split_kinds(post_types),
             "type_probs": dict(zip(TYPES, row_probs, strict=True)),
         }
-        for post_id, lang, is_outage, prob, row_flags, row_probs in zip(
+        for post_id, lang, is_outage, prob, post_types, row_probs in zip(
             ids,
             frame["lang"].tolist(),
             frame["is_outage"].tolist(),
             frame["outage_prob"].round(PROB_DECIMALS).tolist(),
-            flags.tolist(),
+            types,
             probs,
             strict=True,
         )

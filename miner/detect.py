@@ -41,6 +41,7 @@ import pandas as pd
 from numpy.lib.stride_tricks import sliding_window_view
 from scipy import special  # not scipy.stats: its import alone costs ~0.9 s per dashboard start
 
+from miner.breakdown import by_kind, report_shares
 from miner.errors import BadInput
 
 Level = Literal["possible", "outage"]
@@ -131,6 +132,7 @@ class Incident:
     expected_at_peak: float
     level: Level
     escalated_at: pd.Timestamp | None = None
+    # Share of the incident's reports carrying each type, of both kinds (see `miner.breakdown`).
     type_shares: dict[str, float] = field(default_factory=dict, hash=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -142,6 +144,7 @@ class Incident:
             "expected_at_peak": self.expected_at_peak,
             "level": self.level,
             "type_shares": dict(self.type_shares),
+            **{f"{kind}_shares": shares for kind, shares in by_kind(self.type_shares).items()},
         }
 
     def _times(self) -> dict[str, pd.Timestamp | None]:
@@ -494,15 +497,12 @@ def _spans(flags: pd.DataFrame, hold: int, gap: int) -> list[tuple[int, int]]:
     return merged
 
 
-def _type_shares(
-    type_counts: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp
-) -> dict[str, float]:
-    """Share of each outage type among the typed reports of the incident (empty when none)."""
+def _type_shares(type_counts: pd.DataFrame | None, rows: pd.DataFrame) -> dict[str, float]:
+    """Share of the incident's reports that carry each outage type (see `miner.breakdown`)."""
     if type_counts is None:
         return {}
-    sums = type_counts.loc[start:end].sum()
-    total = float(sums.sum())
-    return {} if total <= 0 else {str(k): float(v) / total for k, v in sums.items()}
+    sums = type_counts.loc[rows.index[0] : rows.index[-1]].sum()
+    return report_shares(sums.to_dict(), float(np.nansum(rows["count"].to_numpy(float))))
 
 
 def _incident(
@@ -522,7 +522,7 @@ def _incident(
         expected_at_peak=round(float(rows.at[peak, "expected"]), 3),
         level="possible" if escalated_at is None else "outage",
         escalated_at=escalated_at,
-        type_shares=_type_shares(type_counts, rows.index[0], rows.index[-1]),
+        type_shares=_type_shares(type_counts, rows),
     )
 
 

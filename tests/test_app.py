@@ -65,14 +65,14 @@ def texts(app: AppTest) -> list[str]:
     return [m.value for m in app.markdown] + [c.value for c in app.caption]
 
 
-def shares_line(app: AppTest) -> str:
-    """The "Most reported problems" summary line."""
-    return next(m.value for m in app.markdown if re.match(r"^\w+ \d+ % \(\d+\)", m.value))
+def shares_lines(app: AppTest) -> list[str]:
+    """The summary lines of the two breakdowns ("What fails", then "Where it is seen") that name a type."""
+    return [m.value for m in app.markdown if re.match(r"^\w+ \d+ % \(\d+\)", m.value)]
 
 
 def quotes(app: AppTest) -> list[str]:
     """Quoted post texts (the Markdown inside bordered containers), in page order."""
-    column = app.main.columns[1]
+    column = app.main.columns[2]
     return [m.value for m in column.markdown]
 
 
@@ -88,12 +88,15 @@ def test_every_panel_renders(filled: str) -> None:
     assert app.title[0].value == "Is free down?"
     assert app.error[0].value == "User reports indicate problems at free since 2024-06-10 12:00 CEST"
     assert chart_reports(app) == 58  # 23 hourly + 35 incident reports in the last 24 h; chatter excluded
-    assert shares_line(app) == "app 43 % (25), connectivity 40 % (23), website 17 % (10)"
+    # each share is of the 58 reports: what fails on the left, where it is seen on the right
+    assert shares_lines(app) == ["connectivity 40 % (23)", "app 43 % (25), website 17 % (10)"]
+    assert [h.value for h in app.subheader][1:3] == ["What fails", "Where it is seen"]
     assert quotes(app)[:2] == [escape_markdown(sample.SCRIPT), escape_markdown(sample.APP_FR[0])]
     table = app.dataframe[0].value
     assert list(table["level"]) == ["outage", "possible"]  # newest first; the old model's incident is hidden
     assert list(table["duration"]) == ["40 min", "30 min"]
-    assert table["top problems"].iloc[0] == "app 60 %, website 40 %"
+    assert table["where it is seen"].iloc[0] == "app 60 %, website 40 %"
+    assert table["what fails"].iloc[0] == ""
 
 
 def test_second_view_stacks_reports_by_type(filled: str) -> None:
@@ -122,23 +125,25 @@ def test_filters_change_the_numbers(filled: str) -> None:
     app = run()
     app.sidebar.radio(key="lang").set_value("en")
     run(app)
-    assert shares_line(app) == "website 83 % (10), app 17 % (2)"
+    assert shares_lines(app) == ["website 83 % (10), app 17 % (2)"]
+    assert "None of the 12 reports names one." in texts(app)
     assert chart_reports(app) == 12
     assert all(q not in quotes(app) for q in map(escape_markdown, sample.APP_FR))
     app.sidebar.radio(key="lang").set_value("all")
     app.sidebar.selectbox(key="type").set_value("app")
     run(app)
-    assert shares_line(app) == "app 100 % (25)"
+    assert shares_lines(app) == ["app 100 % (25)"]
     assert chart_reports(app) == 25
     app.sidebar.selectbox(key="service").set_value("orange")
     run(app)
     assert app.success[0].value == "No problems detected at orange"
-    assert [i.value for i in app.info][:2] == ["No outage report in this period."] * 2  # no app report
-    assert app.info[2].value.startswith("No incident detected for this service")
+    # no app report: both breakdowns and the quotes say so
+    assert [i.value for i in app.info][:3] == ["No outage report in this period."] * 3
+    assert app.info[3].value.startswith("No incident detected for this service")
     assert chart_reports(app) == 0
     app.sidebar.selectbox(key="type").set_value("all")
     run(app)
-    assert shares_line(app) == "website 100 % (4)"
+    assert shares_lines(app) == ["website 100 % (4)"]
     assert chart_reports(app) == 4
 
 
@@ -182,7 +187,7 @@ def test_selecting_an_incident_focuses_shares_and_quotes(filled: str, engine: En
         ).scalar_one()
     app.sidebar.selectbox(key="incident").set_value(past)
     run(app)
-    assert shares_line(app).startswith("connectivity 100 %")
+    assert shares_lines(app)[0].startswith("connectivity 100 %")
     shown = quotes(app)
     assert shown and all("fibre" in q or "internet" in q for q in shown)
     assert any(c.startswith("Focused on the incident that started 2024-06-08 10:00 CEST") for c in texts(app))
@@ -198,7 +203,7 @@ def test_script_post_is_shown_as_text(filled: str) -> None:
 
 
 def test_handles_only_when_stored_raw(filled: str) -> None:
-    captions = [c.value for c in run().main.columns[1].caption]
+    captions = [c.value for c in run().main.columns[2].caption]
     assert len(captions) == 6
     assert sum(escape_markdown(f"@{sample.HANDLE}") in c for c in captions) == 1
     assert not any("anon" in c or "@user" in c for c in captions)

@@ -45,7 +45,7 @@ def test_records_follow_input_order_across_batches(model: OutageModel, tmp_path:
     records = _classify_lines(model, path)
     assert [r["id"] for r in records] == [r["id"] for r in rows]
     first = records[0]
-    assert list(first) == ["id", "lang", "is_outage", "outage_prob", "types", "type_probs"]
+    assert list(first) == ["id", "lang", "is_outage", "outage_prob", "types", "what", "where", "type_probs"]
     assert set(first["type_probs"]) == set(TYPES)
     assert records[3] == {**first, "id": "p3"}  # same text, same answer, whatever its batch
     assert records[BATCH_ROWS] == {**records[BATCH_ROWS % 3], "id": f"p{BATCH_ROWS}"}

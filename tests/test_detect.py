@@ -226,7 +226,14 @@ def test_type_shares_of_an_incident() -> None:
     types = pd.DataFrame({"login": np.zeros(len(counts)), "app": np.zeros(len(counts))}, index=counts.index)
     types.iloc[at : at + 6] = [[30, 10]] * 6
     [incident] = detect(counts, type_counts=types)
-    assert incident.type_shares == pytest.approx({"login": 0.75, "app": 0.25})
+    reports = counts.loc[incident.start : incident.end].sum()
+    window = types.loc[incident.start : incident.end].sum()
+    # shares of the incident's reports, not of type mentions: a report may name a type of each kind
+    assert incident.type_shares == pytest.approx(
+        {"login": window["login"] / reports, "app": window["app"] / reports}
+    )
+    assert incident.to_dict()["where_shares"] == pytest.approx({"app": window["app"] / reports})
+    assert incident.to_dict()["what_shares"] == pytest.approx({"login": window["login"] / reports})
     assert detect(counts)[0].type_shares == {}
 
 

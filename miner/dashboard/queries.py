@@ -178,9 +178,10 @@ def report_counts(conn: Connection, scope: Scope, step: pd.Timedelta) -> pd.Data
 
 
 def type_counts(conn: Connection, scope: Scope) -> pd.Series:
-    """How many outage reports in scope carry each type (a report may carry several)."""
-    row = conn.execute(_reports(_type_sums(TYPE_FLAGS), scope)).one()
-    return pd.Series([int(v or 0) for v in row], index=list(TYPES), dtype="int64")
+    """How many outage reports are in scope ("reports") and how many carry each type (a report may carry
+    several, of both kinds): what `miner.breakdown` turns into shares of reports."""
+    row = conn.execute(_reports([func.count().label("reports"), *_type_sums(TYPE_FLAGS)], scope)).one()
+    return pd.Series([int(v or 0) for v in row], index=["reports", *TYPES], dtype="int64")
 
 
 QUOTE_COLUMNS = [

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
+from miner.breakdown import by_kind, kind_text, report_shares
 from miner.detect import DetectConfig, Incident, status
+from miner.labels import KIND_TITLES, KINDS
 
 # Incidents are stored with bin labels; the detector's bin tells where the last bin ends.
 INCIDENT_BIN = pd.Timedelta(DetectConfig().freq)
@@ -49,31 +51,25 @@ def current_status(incidents: pd.DataFrame, now: pd.Timestamp) -> Status:
     return Status(level, latest["start"] if level != "ok" else latest["end"] + INCIDENT_BIN)
 
 
-def type_shares(counts: pd.Series) -> pd.DataFrame:
-    """Types that were reported, most reported first, with counts and their share of all type mentions."""
-    counts = counts[counts > 0].sort_values(ascending=False, kind="stable")
-    return pd.DataFrame(
-        {
-            "type": counts.index,
-            "reports": counts.to_numpy(),
-            "share": counts.to_numpy() / max(int(counts.sum()), 1),
-        }
-    )
+def kind_shares(counts: pd.Series) -> dict[str, pd.DataFrame]:
+    """Per kind ("what", "where"): its reported types, most reported first, with their count and share of
+    all reports in scope. `counts` holds "reports" and one count per type (`queries.type_counts`)."""
+    shares = by_kind(report_shares(counts.drop("reports").to_dict(), float(counts["reports"])))
+    return {
+        kind: pd.DataFrame(
+            {
+                "type": list(ranked),
+                "reports": [int(counts[t]) for t in ranked],
+                "share": list(ranked.values()),
+            }
+        )
+        for kind, ranked in shares.items()
+    }
 
 
-def _percent(share: float) -> str:
-    return f"{share * 100:.0f} %"
-
-
-def describe_shares(shares: pd.DataFrame) -> str:
-    """One line such as "app 57 % (120), website 37 % (78)"."""
-    return ", ".join(f"{r.type} {_percent(r.share)} ({r.reports:,})" for r in shares.itertuples())
-
-
-def top_types(type_shares_json: Mapping[str, float] | None) -> str:
-    """The stored incident's main types, e.g. "app 57 %, website 37 %"."""
-    ranked = sorted((type_shares_json or {}).items(), key=lambda kv: -kv[1])[:TOP_TYPES]
-    return ", ".join(f"{t} {_percent(s)}" for t, s in ranked if s > 0)
+def plural(n: int, word: str) -> str:
+    """A count with its noun, "1 report" / "2 reports" (English plural by -s: the words we need)."""
+    return f"{n:,} {word}{'' if n == 1 else 's'}"
 
 
 def duration_text(length: pd.Timedelta) -> str:
@@ -95,6 +91,7 @@ def local_time(stamp: pd.Timestamp, tz: str) -> str:
 def incident_table(incidents: pd.DataFrame, tz: str) -> pd.DataFrame:
     """The history table, one row per incident in the order given, times in `tz`."""
     ends = incidents["end"] + INCIDENT_BIN
+    shares = incidents["type_shares"]
     return pd.DataFrame(
         {
             "start": [local_time(t, tz) for t in incidents["start"]],
@@ -104,9 +101,20 @@ def incident_table(incidents: pd.DataFrame, tz: str) -> pd.DataFrame:
             "level": incidents["level"].to_numpy(),
             "peak reports": incidents["peak_count"].astype(int).to_numpy(),
             "expected": incidents["expected_at_peak"].round(1).to_numpy(),
-            "top problems": [top_types(s) for s in incidents["type_shares"]],
+            **{
+                KIND_TITLES[kind].lower(): [kind_text(s or {}, kind, TOP_TYPES) for s in shares]
+                for kind in KINDS
+            },
         }
     )
+
+
+def incidents_export(incidents: pd.DataFrame) -> pd.DataFrame:
+    """Stored incidents for the CSV download: `type_shares` becomes one JSON column per kind
+    (`what_shares`, `where_shares`: share of the incident's reports naming each type)."""
+    split = [by_kind(s or {}) for s in incidents["type_shares"]]
+    columns = {f"{kind}_shares": [json.dumps(s[kind]) for s in split] for kind in KINDS}
+    return incidents.drop(columns="type_shares").assign(**columns)
 
 
 def incident_label(row: Any, tz: str) -> str:

@@ -20,7 +20,7 @@ from sqlalchemy import Engine
 
 from miner import store
 from miner.classify import save_model
-from miner.labels import TYPES
+from miner.labels import TYPES, WHAT, WHERE
 from miner.post import Post
 from tests.test_classify import fit_small, small_corpus
 
@@ -29,7 +29,7 @@ ROWS = [
     {"id": "a2", "text": "is spotify down? songs won't play"},
     {"id": "a3", "text": "merci pour votre aide, tout marche"},
 ]
-FIELDS = ["id", "lang", "is_outage", "outage_prob", "types", "type_probs"]
+FIELDS = ["id", "lang", "is_outage", "outage_prob", "types", "what", "where", "type_probs"]
 
 
 @pytest.fixture(scope="module")
@@ -55,6 +55,8 @@ def _check_records(records: list[dict]) -> None:
         assert isinstance(r["is_outage"], bool) and 0 <= r["outage_prob"] <= 1
         assert set(r["type_probs"]) == set(TYPES)
         assert bool(r["types"]) == r["is_outage"]
+        assert sorted(r["what"] + r["where"]) == sorted(r["types"])
+        assert set(r["where"]) <= set(WHERE) and set(r["what"]) <= set(WHAT)
 
 
 def test_jsonl_in_jsonl_out_on_stdout(classify: Callable, tmp_path: Path) -> None:
@@ -79,7 +81,7 @@ def test_csv_in_csv_out(classify: Callable, tmp_path: Path) -> None:
         rows = list(csv.DictReader(handle))
     records = [
         {**r, "is_outage": r["is_outage"] == "True", "outage_prob": float(r["outage_prob"]),
-         "types": json.loads(r["types"]), "type_probs": json.loads(r["type_probs"])}
+         **{k: json.loads(r[k]) for k in ("types", "what", "where", "type_probs")}}
         for r in rows
     ]  # fmt: skip
     _check_records(records)

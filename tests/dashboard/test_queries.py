@@ -79,9 +79,12 @@ def test_report_counts_per_type(conn) -> None:
 
 def test_type_counts_use_only_the_latest_model(conn) -> None:
     counts = q.type_counts(conn, Scope(sample.MODEL, Filters("free"), DAY, END))
-    assert counts[counts > 0].to_dict() == {"app": 25, "website": 10, "connectivity": 23}
+    assert counts[counts > 0].to_dict() == {"reports": 58, "app": 25, "website": 10, "connectivity": 23}
     old = q.type_counts(conn, Scope(sample.OLD_MODEL, Filters("free"), DAY, END))
-    assert old[old > 0].to_dict() == {"dm": 64}  # the old model called all 64 posts of the day reports
+    assert old[old > 0].to_dict() == {
+        "reports": 64,
+        "dm": 64,
+    }  # the old model called all 64 posts of the day reports
 
 
 def test_quote_candidates_are_the_most_probable_per_language(conn) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
+
 import pandas as pd
 import pytest
 
 from miner.dashboard.summary import (
     current_status,
-    describe_shares,
     duration_text,
     incident_table,
-    top_types,
-    type_shares,
+    incidents_export,
+    kind_shares,
+    plural,
 )
 from miner.detect import DetectConfig
 from miner.labels import TYPES
@@ -81,12 +83,27 @@ def test_status_of_a_possible_incident_and_of_none() -> None:
     assert current_status(incidents(), T).level == "ok"
 
 
-def test_shares_sum_to_one_and_skip_unreported_types() -> None:
-    shares = type_shares(pd.Series([0, 3, 12, 5, 0, 0, 0, 0], index=list(TYPES)))
-    assert shares["type"].tolist() == ["app", "website", "dm"]
-    assert shares["share"].sum() == pytest.approx(1)
-    assert describe_shares(shares) == "app 60 % (12), website 25 % (5), dm 15 % (3)"
-    assert type_shares(pd.Series(0, index=list(TYPES))).empty
+def test_shares_are_of_reports_split_by_kind_and_skip_unreported_types() -> None:
+    # 20 reports: 12 name the app, 5 the website (some both), 3 say DMs fail, 10 say posting fails
+    counts = pd.Series([20, 10, 3, 12, 5, 0, 0, 0, 0], index=["reports", *TYPES])
+    shares = kind_shares(counts)
+    assert list(shares) == ["what", "where"]
+    assert shares["what"]["type"].tolist() == ["posting", "dm"]
+    assert shares["what"]["share"].tolist() == pytest.approx([0.5, 0.15])
+    assert shares["where"]["type"].tolist() == ["app", "website"]
+    assert shares["where"]["share"].tolist() == pytest.approx([0.6, 0.25])
+    assert shares["where"]["reports"].tolist() == [12, 5]
+    none = kind_shares(pd.Series(0, index=["reports", *TYPES]))
+    assert none["what"].empty and none["where"].empty
+
+
+def test_counts_are_pluralised() -> None:
+    assert [plural(n, "report") for n in (0, 1, 2, 1500)] == [
+        "0 reports",
+        "1 report",
+        "2 reports",
+        "1,500 reports",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -107,10 +124,13 @@ def test_incident_table_in_local_time() -> None:
         "level": "outage",
         "peak reports": 12,
         "expected": 1.2,
-        "top problems": "app 75 %, login 25 %",
+        "what fails": "login 25 %",
+        "where it is seen": "app 75 %",
     }
 
 
-def test_top_types_of_missing_shares() -> None:
-    assert top_types(None) == ""
-    assert top_types({"a": 0.1, "b": 0.5, "c": 0.3, "d": 0.1}) == "b 50 %, c 30 %, a 10 %"
+def test_incident_export_has_one_share_column_per_kind() -> None:
+    exported = incidents_export(incidents(("0min", 10, 30, "outage")))
+    assert "type_shares" not in exported.columns
+    assert json.loads(exported["what_shares"].iloc[0]) == {"login": 0.25}
+    assert json.loads(exported["where_shares"].iloc[0]) == {"app": 0.75}
