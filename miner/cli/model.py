@@ -245,7 +245,7 @@ def classify_cmd(
     ] = False,
 ) -> None:
     """Say which posts are outage reports and of which types: one record per good input row, in order
-    (id, lang, is_outage, outage_prob, types, type_probs); bad rows go to <input>.rejected.jsonl.
+    (id, lang, is_outage, outage_prob, types, what, where, type_probs); bad rows go to <input>.rejected.jsonl.
 
     Example: miner classify posts.jsonl.gz --output predictions.parquet
 
