@@ -1,8 +1,9 @@
-"""Shared fixtures: a real SQLite store in a temp folder, a fixed author salt, the shared data."""
+"""Shared fixtures: a real SQLite store in a temp folder, a fixed author salt."""
 
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -11,8 +12,37 @@ from sqlalchemy import Engine
 
 from miner import store
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "external"
+REQUIRE_REAL_PARTS = "MINER_REQUIRE_REAL_PARTS"
+"""Set to 1 (as .ci/run does) to turn a skip for a missing system part into a failure."""
+
+
+def require_real_part(found: bool, reason: str, hint: str) -> None:
+    """Skip the test, with the reason and how to install the part, when a system part is missing; under
+    MINER_REQUIRE_REAL_PARTS=1 fail instead, so CI never passes by skipping."""
+    if found:
+        return
+    message = f"{reason} ({hint})"
+    if os.environ.get(REQUIRE_REAL_PARTS) == "1":
+        pytest.fail(f"{message}; {REQUIRE_REAL_PARTS}=1 requires it")
+    pytest.skip(message)
+
+
+def chromium_path() -> str | None:
+    """Debian's Chromium, looked up on PATH first (chromium, chromium-browser), then at /usr/bin."""
+    for name in ("chromium", "chromium-browser", "/usr/bin/chromium"):
+        found = shutil.which(name)
+        if found:
+            return found
+    return None
+
+
+@pytest.fixture
+def chromium() -> str:
+    """Path of a headless-capable Chromium, or a loud skip."""
+    path = chromium_path()
+    require_real_part(path is not None, "Chromium not found on PATH", "apt-get install chromium")
+    assert path is not None
+    return path
 
 
 @pytest.fixture(autouse=True)
@@ -27,17 +57,18 @@ def _fixed_salt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """URL of a fresh database: a SQLite file, and a real PostgreSQL database.
 
-    PostgreSQL comes from MINER_TEST_PG_URL (`.ci/pg.sh start` sets it up); it is skipped only
-    when that variable is unset outside CI.
+    PostgreSQL comes from MINER_TEST_PG_URL (`eval "$(.ci/pg.sh start)"` sets it up); without it the
+    PostgreSQL case is skipped with its reason (a failure under MINER_REQUIRE_REAL_PARTS=1).
     """
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'miner.db'}"
         return
-    admin_url = os.environ.get("MINER_TEST_PG_URL")
-    if not admin_url:
-        if os.environ.get("CI"):
-            pytest.fail("MINER_TEST_PG_URL is unset in CI: .ci/run must start PostgreSQL")
-        pytest.skip("MINER_TEST_PG_URL unset: PostgreSQL tests run in CI (see .ci/pg.sh)")
+    admin_url = os.environ.get("MINER_TEST_PG_URL", "")
+    require_real_part(
+        bool(admin_url),
+        "PostgreSQL not available: MINER_TEST_PG_URL is unset",
+        'apt-get install postgresql, then eval "$(.ci/pg.sh start)"',
+    )
     with store.throwaway_database(admin_url) as url:
         yield url
 
@@ -48,14 +79,6 @@ def engine(db_url: str) -> Iterator[Engine]:
     eng = store.connect(db_url)
     yield eng
     eng.dispose()
-
-
-@pytest.fixture(scope="session")
-def shared_data() -> Path:
-    """The read-only real datasets beside the repository (../shared)."""
-    if not SHARED.exists():
-        pytest.fail(f"{SHARED} is missing: tests need ../shared beside the repository")
-    return SHARED
 
 
 @pytest.fixture

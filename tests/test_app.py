@@ -29,7 +29,6 @@ from tests.dashboard import sample
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = str(ROOT / "app.py")
-CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -237,14 +236,6 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _wait_for_chromium(limit: float = 600) -> None:
-    """apt may still be installing Chromium: wait for it rather than skip."""
-    deadline = time.monotonic() + limit
-    while not (CHROMIUM.exists() and os.access(CHROMIUM, os.X_OK)):
-        assert time.monotonic() < deadline, f"{CHROMIUM} did not appear within {limit} s"
-        time.sleep(5)
-
-
 def _wait_for_server(port: int, server: subprocess.Popen, limit: float = 60) -> None:
     deadline = time.monotonic() + limit
     while time.monotonic() < deadline:
@@ -259,7 +250,7 @@ def _wait_for_server(port: int, server: subprocess.Popen, limit: float = 60) -> 
 
 
 @pytest.mark.browser
-def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
+def test_dashboard_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
     """One real run (SQLite only: the AppTest tests above cover PostgreSQL)."""
     from playwright.sync_api import sync_playwright
 
@@ -267,7 +258,6 @@ def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
     filled = store.connect(url)
     sample.fill(filled)
     filled.dispose()
-    _wait_for_chromium()
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -291,7 +281,7 @@ def test_dashboard_in_a_real_browser(tmp_path: Path) -> None:
     try:
         _wait_for_server(port, server)
         with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
             page = browser.new_page(viewport={"width": 1400, "height": 1800})
             dialogs: list[str] = []
             page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))

@@ -9,8 +9,7 @@ import pandas as pd
 import pytest
 
 from miner.evaluate import evaluate_free, evaluate_nab, format_report, main, probation_end, score_alarms
-
-NAB = Path(__file__).parents[1].parent / "shared/data/external/nab-tweets"
+from tests.realdata import FREE_POSTS, NAB
 
 
 def ts(text: str) -> pd.Timestamp:
@@ -68,8 +67,6 @@ def test_missing_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.Captu
 
 @pytest.fixture(scope="module")
 def nab_result() -> dict:
-    if not (NAB / "labels.json").is_file():
-        pytest.skip(f"NAB data not found at {NAB}")
     return evaluate_nab(NAB)
 
 
@@ -93,9 +90,9 @@ def test_cli_prints_the_table(capsys: pytest.CaptureFixture[str], nab_result: di
     assert f"{total['found']}/{total['windows']}" in out.splitlines()[-1]
 
 
-def test_free_tv_outage_is_found_and_the_breach_news_day_is_not(shared_data: Path, tmp_path: Path) -> None:
+def test_free_tv_outage_is_found_and_the_breach_news_day_is_not(tmp_path: Path) -> None:
     """The whole chain on real posts with the shipped model: import, classify, detect."""
-    result = evaluate_free(shared_data / "free-fr" / "posts.csv", f"sqlite:///{tmp_path / 'free.db'}")
+    result = evaluate_free(FREE_POSTS, f"sqlite:///{tmp_path / 'free.db'}")
     assert result["outage_found"] and not result["news_day_flagged"]
     assert 0 <= result["delay_min"] <= 120
     assert len(result["incidents"]) <= 5

@@ -15,6 +15,7 @@ from miner import store
 from miner.ingest import import_file, reject_path_for
 from miner.privacy import author_key
 from miner.sources.records import MAX_TEXT_CHARS, ColumnMap
+from tests.realdata import FREE_POSTS, SPOTIFY_POSTS
 from tests.sources.test_files import X_PAGE
 
 
@@ -31,8 +32,8 @@ def _stored(engine, source: str, post_id: str):
     return store.row_to_post(row)
 
 
-def test_free_dataset_imports_whole_and_idempotently(engine, shared_data: Path) -> None:
-    path = shared_data / "free-fr" / "posts.csv"
+def test_free_dataset_imports_whole_and_idempotently(engine) -> None:
+    path = FREE_POSTS
     first = import_file(engine, path, ColumnMap(source="x", service="free"))
     assert (first.read, first.imported, first.rejected) == (3406, 3406, 0)
     again = import_file(engine, path, ColumnMap(source="x", service="free"))
@@ -44,10 +45,8 @@ def test_free_dataset_imports_whole_and_idempotently(engine, shared_data: Path) 
     assert post.raw["is_official_free_account"] == "false" and "author" not in post.raw
 
 
-def test_spotify_dataset_with_multiline_texts(engine, shared_data: Path) -> None:
-    summary = import_file(
-        engine, shared_data / "spotify-twcs-en" / "posts.csv", ColumnMap(source="twcs", service="spotify")
-    )
+def test_spotify_dataset_with_multiline_texts(engine) -> None:
+    summary = import_file(engine, SPOTIFY_POSTS, ColumnMap(source="twcs", service="spotify"))
     assert summary.read == summary.imported == 14792
     post = _stored(engine, "twcs", "2926302")
     assert post.text.startswith("@SpotifyCares @112253") and post.author == author_key("809660")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pandas as pd
 import pytest
 
 from miner.lang import EN, FR, OTHER, detect_lang, detect_langs
+from tests.realdata import FREE_POSTS, SPOTIFY_POSTS
 
 # Real posts per language for the accuracy test: a stable figure in about a second.
 SAMPLE_PER_LANG = 300
@@ -61,24 +61,24 @@ def test_batch_is_empty_safe() -> None:
     assert detect_langs(["", "   "]) == [OTHER, OTHER]
 
 
-def _real_sample(shared_data: Path) -> pd.DataFrame:
+def _real_sample() -> pd.DataFrame:
     """SAMPLE_PER_LANG posts from each real corpus with the file's language, letterless posts left out."""
     frames = []
-    for folder, lang in (("free-fr", FR), ("spotify-twcs-en", EN)):
-        posts = pd.read_csv(shared_data / folder / "posts.csv", dtype=str, keep_default_na=False)
+    for path, lang in ((FREE_POSTS, FR), (SPOTIFY_POSTS, EN)):
+        posts = pd.read_csv(path, dtype=str, keep_default_na=False)
         letters = posts["text"].str.replace(_HANDLES_AND_LINKS, "", regex=True).str.count(r"[^\W\d_]")
         frames.append(posts[letters >= MIN_LETTERS].sample(SAMPLE_PER_LANG, random_state=7).assign(lang=lang))
     return pd.concat(frames, ignore_index=True)
 
 
-def test_accuracy_on_real_posts(shared_data: Path) -> None:
-    sample = _real_sample(shared_data)
+def test_accuracy_on_real_posts() -> None:
+    sample = _real_sample()
     predicted = detect_langs(sample["text"])
     accuracy = (pd.Series(predicted) == sample["lang"]).mean()
     assert accuracy >= MIN_ACCURACY
 
 
-def test_batch_walk_matches_single_post_walk(shared_data: Path) -> None:
+def test_batch_walk_matches_single_post_walk() -> None:
     # detect_lang uses py3langid's own automaton walk, detect_langs our numpy walk over many posts at once.
-    texts = _real_sample(shared_data)["text"].tolist()
+    texts = _real_sample()["text"].tolist()
     assert detect_langs(texts) == [detect_lang(text) for text in texts]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -22,6 +21,7 @@ from miner.text import (
     normalize,
     pipeline,
 )
+from tests.realdata import FREE_POSTS, SPOTIFY_POSTS
 
 # Real posts per language checked against spaCy's lemmatizer component: enough to meet most token shapes.
 REAL_SAMPLE = 200
@@ -212,18 +212,18 @@ def test_huge_input_is_cut_before_spacy() -> None:
     assert len(out) == MAX_NORMALIZED_CHARS
 
 
-def _real_posts(shared_data: Path) -> list[tuple[str, str]]:
+def _real_posts() -> list[tuple[str, str]]:
     """(normalised text, language) of REAL_SAMPLE posts from each real corpus."""
     posts = []
-    for folder, lang in (("free-fr", "fr"), ("spotify-twcs-en", "en")):
-        frame = pd.read_csv(shared_data / folder / "posts.csv", dtype=str, keep_default_na=False)
+    for path, lang in ((FREE_POSTS, "fr"), (SPOTIFY_POSTS, "en")):
+        frame = pd.read_csv(path, dtype=str, keep_default_na=False)
         posts += [(normalize(text), lang) for text in frame["text"].sample(REAL_SAMPLE, random_state=3)]
     return posts
 
 
-def test_chunk_memo_gives_the_tokens_of_the_whole_post(shared_data: Path) -> None:
+def test_chunk_memo_gives_the_tokens_of_the_whole_post() -> None:
     # lemmatize() tokenises each whitespace chunk once; tokenising whole posts must give the same lemmas.
-    posts = _real_posts(shared_data)
+    posts = _real_posts()
     for lang in ("fr", "en"):
         texts = [text for text, post_lang in posts if post_lang == lang]
         lemmatizer = _lemmatizer(lang)
@@ -234,10 +234,10 @@ def test_chunk_memo_gives_the_tokens_of_the_whole_post(shared_data: Path) -> Non
         assert lemmatize(texts, [lang] * len(texts)) == whole
 
 
-def test_lemmas_are_spacy_lookup_lemmatizer_lemmas(shared_data: Path) -> None:
+def test_lemmas_are_spacy_lookup_lemmatizer_lemmas() -> None:
     # Wherever the table knows a token, our lemma is what spaCy's own lookup lemmatizer gives it.
     checked = 0
-    for text, lang in _real_posts(shared_data):
+    for text, lang in _real_posts():
         lemmatizer, table = _lemmatizer(lang), lookup_table(lang)
         for token in pipeline(lang)(text):
             if token.text in table and token.norm_ == token.text:

@@ -8,14 +8,13 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from miner import store
+from tests.realdata import NAB
 from tests.test_incidents import _fill
 
 
-def test_counts_csv_to_jsonl(run_cli, shared_data: Path, tmp_path: Path) -> None:
+def test_counts_csv_to_jsonl(run_cli, tmp_path: Path) -> None:
     out = tmp_path / "fb.jsonl"
-    result = run_cli(
-        "detect", "--counts", str(shared_data / "nab-tweets" / "Twitter_volume_FB.csv"), "--output", str(out)
-    )
+    result = run_cli("detect", "--counts", str(NAB / "Twitter_volume_FB.csv"), "--output", str(out))
     assert result.code == 0, result.err
     incidents = [json.loads(line) for line in out.read_text().splitlines()]
     assert incidents and f"{len(incidents)} incidents" in result.err
