@@ -192,6 +192,104 @@ def format_free(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def evaluate_day(path: Path, db_url: str, model_dir: Path | None = None) -> dict[str, Any]:
+    """A labelled day of posts (JSONL with `id`, `created_at`, `text`, `types`, `phase`; see data/devday)
+    through the product: import, classify, detect. Scores outage F1 (overall and per language) and, over the
+    labelled outage phase, each type's share of reports as predicted against as labelled."""
+    from miner import store
+    from miner.batch import classify_stored
+    from miner.classify import load_model
+    from miner.incidents import update_incidents
+    from miner.ingest import import_file
+    from miner.sources.records import ColumnMap
+
+    truth = pd.read_json(path, lines=True, dtype={"id": str})
+    truth["created_at"] = pd.to_datetime(truth["created_at"], utc=True)
+    engine = store.connect(db_url)
+    import_file(engine, path, ColumnMap(source="x", service="x"))
+    classify_stored(engine, load_model(model_dir))
+    incidents = update_incidents(engine)["x"]
+    predicted = _stored_types(engine).reindex(truth["id"])
+    outage = truth[truth["phase"] == "outage"]["created_at"]
+    window = (truth["created_at"] >= outage.min()) & (truth["created_at"] <= outage.max())
+    true_types = truth.set_index("id")["types"]
+    shares = {
+        "labelled": _shares(true_types[window.to_numpy()]),
+        "predicted": _shares(predicted[window.to_numpy()]),
+    }
+    f1 = {"all": _outage_f1(true_types, predicted)}
+    f1 |= {
+        lang: _outage_f1(true_types[(truth["lang"] == lang).to_numpy()], predicted) for lang in ("fr", "en")
+    }
+    hits = [i for i in incidents if i.start <= outage.max() and i.end >= outage.min()]
+    return {"outage_f1": f1, "shares": shares, "incident": hits[0].to_dict() if hits else None}
+
+
+def _stored_types(engine: Any) -> pd.Series:
+    """Each stored post's predicted types ([] when not an outage report), by post id."""
+    from sqlalchemy import and_, select
+
+    from miner import store
+    from miner.labels import TYPES
+
+    p, r = store.posts, store.predictions
+    flags = [r.c[f"t_{t}"] for t in TYPES]
+    query = select(p.c.id, r.c.is_outage, *flags).select_from(
+        p.join(r, and_(r.c.source == p.c.source, r.c.post_id == p.c.id))
+    )
+    with engine.connect() as conn:
+        rows = conn.execute(query).all()
+    return pd.Series(
+        {row[0]: [t for t, on in zip(TYPES, row[2:], strict=True) if on] if row[1] else [] for row in rows}
+    )
+
+
+def _shares(types: pd.Series) -> dict[str, float]:
+    """Each type's share of the reports (posts with any type) in `types`."""
+    from miner.breakdown import report_shares
+
+    reports = [t for t in types if t]
+    counts: dict[str, float] = {}
+    for post in reports:
+        for label in post:
+            counts[label] = counts.get(label, 0) + 1
+    return report_shares(counts, len(reports))
+
+
+def _outage_f1(truth: pd.Series, predicted: pd.Series) -> float:
+    """F1 of "is an outage report" over the posts of `truth` (predictions looked up by post id)."""
+    actual = truth.map(bool).to_numpy()
+    called = predicted.reindex(truth.index).map(bool).to_numpy()
+    tp = int((actual & called).sum())
+    return 2 * tp / (actual.sum() + called.sum()) if actual.any() or called.any() else 0.0
+
+
+def format_day(result: dict[str, Any]) -> str:
+    """Outage F1, then each type's labelled and predicted share of reports during the outage."""
+    from miner.labels import TYPES, kind_of
+
+    f1 = result["outage_f1"]
+    lines = [f"outage F1: {f1['all']:.3f} (fr {f1['fr']:.3f}, en {f1['en']:.3f})", ""]
+    lines.append(f"{'type':<14} {'kind':<6} {'labelled':>9} {'predicted':>10} {'error':>7}")
+    labelled, predicted = result["shares"]["labelled"], result["shares"]["predicted"]
+    for label in TYPES:
+        a, b = labelled.get(label, 0.0), predicted.get(label, 0.0)
+        lines.append(
+            f"{label:<14} {kind_of(label):<6} {a * 100:>8.1f}% {b * 100:>9.1f}% {(b - a) * 100:>+6.1f}"
+        )
+    worst = max(abs(predicted.get(t, 0.0) - labelled.get(t, 0.0)) for t in TYPES) * 100
+    lines.append(f"largest share error: {worst:.1f} points")
+    incident = result["incident"]
+    if incident is None:
+        lines.append("incident over the outage: none")
+    else:
+        lines.append(
+            f"incident over the outage: {incident['start']} -> {incident['end']} "
+            f"(detected {incident['detected_at']}, {incident['level']})"
+        )
+    return "\n".join(lines)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse arguments, evaluate, print; a usage problem exits 2 with a one-line message."""
     parser = argparse.ArgumentParser(prog="python -m miner.evaluate", description=__doc__.splitlines()[0])
@@ -203,10 +301,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     free.add_argument(
         "--model", type=Path, default=None, help="model version folder (default models/DEFAULT)"
     )
+    day = sub.add_parser("day", help="a labelled day of posts: outage F1 and type shares during the outage")
+    day.add_argument("path", type=Path, help="the day's JSONL (e.g. data/devday/x-outage-day.jsonl)")
+    day.add_argument("--model", type=Path, default=None, help="model version folder (default models/DEFAULT)")
     args = parser.parse_args(argv)
     try:
         if args.benchmark == "nab":
             print(format_report(evaluate_nab(args.path)))
+        elif args.benchmark == "day":
+            if not args.path.is_file():
+                raise BadInput(f"{args.path}: no such file")
+            with tempfile.TemporaryDirectory() as tmp:
+                print(format_day(evaluate_day(args.path, f"sqlite:///{tmp}/day.db", args.model)))
         else:
             csv = args.path / "posts.csv" if args.path.is_dir() else args.path
             if not csv.is_file():

@@ -87,3 +87,34 @@ def test_reserve_posts_stay_out_of_the_corpus(corpus: list[dict[str, Any]]) -> N
     assert reserve
     assert not in_corpus & {row["id"] for row in reserve}
     assert {split_of(row["author"]) for row in reserve} == {"train"}
+
+
+def test_where_rereading_kept_every_report_a_report(corpus: list[dict[str, Any]]) -> None:
+    """The where-it-is-seen re-reading only moved types: no post became or stopped being a report, `other`
+    never stands beside a place it was replaced by, and the corpus holds the corrected types."""
+    lines = (LABELED / "corrections_where.jsonl").read_text(encoding="utf-8").splitlines()
+    fixes = [json.loads(line) for line in lines]
+    by_id = {row["id"]: row for row in corpus}
+    assert fixes
+    for fix in fixes:
+        assert bool(fix["old"]) == bool(fix["types"]), fix["id"]
+        assert fix["old"] != fix["types"] and fix["reason"], fix["id"]
+        assert by_id[fix["id"]]["types"] == fix["types"], fix["id"]
+
+
+def test_development_day_is_kept_out_of_training(corpus: list[dict[str, Any]]) -> None:
+    """The written outage day (data/devday) measures the model: none of its texts may be in the corpus."""
+    day = Path(__file__).resolve().parents[1] / "data" / "devday" / "x-outage-day.jsonl"
+    texts = {json.loads(line)["text"] for line in day.read_text(encoding="utf-8").splitlines()}
+    assert len(texts) > 900
+    assert not texts & {row["text"] for row in corpus}
+
+
+def test_development_day_file_is_what_its_builder_makes() -> None:
+    devday = Path(__file__).resolve().parents[1] / "data" / "devday"
+    spec = importlib.util.spec_from_file_location("build_day", devday / "build_day.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    lines = (devday / "x-outage-day.jsonl").read_text(encoding="utf-8").splitlines()
+    assert module.build() == [json.loads(line) for line in lines]
