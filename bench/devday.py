@@ -13,7 +13,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from miner.classify import model_file
+from miner.classify import load_model
 from miner.evaluate import evaluate_day, format_day
 
 DAY = Path(__file__).resolve().parents[1] / "data" / "devday" / "x-outage-day.jsonl"
@@ -23,9 +23,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", type=Path, default=None, help="model version folder (default: shipped)")
     args = parser.parse_args()
-    print(f"day: {DAY.name}, model: {model_file(args.model).parent.name}")
+    model = load_model(args.model)
+    print(f"day: {DAY.name}, model: {model.version}")
     with tempfile.TemporaryDirectory() as tmp:
-        print(format_day(evaluate_day(DAY, f"sqlite:///{tmp}/day.db", args.model)))
+        print(format_day(evaluate_day(DAY, f"sqlite:///{tmp}/day.db", model)))
     print("goals: outage F1 >= 0.90, every share within 5 points")
 
 

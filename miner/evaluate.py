@@ -18,12 +18,15 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from statistics import median
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
 from miner.detect import DetectConfig, detect
 from miner.errors import BadInput, MinerError
+
+if TYPE_CHECKING:
+    from miner.classify import OutageModel
 
 PROBATION_SHARE = 0.15  # NAB ignores detections in the first 15 % of a series...
 PROBATION_CAP_ROWS = 750  # ...but never more than 15 % of 5000 rows (nab/sweeper.py)
@@ -192,13 +195,12 @@ def format_free(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def evaluate_day(path: Path, db_url: str, model_dir: Path | None = None) -> dict[str, Any]:
+def evaluate_day(path: Path, db_url: str, model: OutageModel) -> dict[str, Any]:
     """A labelled day of posts (JSONL with `id`, `created_at`, `text`, `types`, `phase`; see data/devday)
     through the product: import, classify, detect. Scores outage F1 (overall and per language) and, over the
     labelled outage phase, each type's share of reports as predicted against as labelled."""
     from miner import store
     from miner.batch import classify_stored
-    from miner.classify import load_model
     from miner.incidents import update_incidents
     from miner.ingest import import_file
     from miner.sources.records import ColumnMap
@@ -207,7 +209,7 @@ def evaluate_day(path: Path, db_url: str, model_dir: Path | None = None) -> dict
     truth["created_at"] = pd.to_datetime(truth["created_at"], utc=True)
     engine = store.connect(db_url)
     import_file(engine, path, ColumnMap(source="x", service="x"))
-    classify_stored(engine, load_model(model_dir))
+    classify_stored(engine, model)
     incidents = update_incidents(engine)["x"]
     predicted = _stored_types(engine).reindex(truth["id"])
     outage = truth[truth["phase"] == "outage"]["created_at"]
@@ -312,7 +314,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.path.is_file():
                 raise BadInput(f"{args.path}: no such file")
             with tempfile.TemporaryDirectory() as tmp:
-                print(format_day(evaluate_day(args.path, f"sqlite:///{tmp}/day.db", args.model)))
+                from miner.classify import load_model
+
+                model = load_model(args.model)
+                print(format_day(evaluate_day(args.path, f"sqlite:///{tmp}/day.db", model)))
         else:
             csv = args.path / "posts.csv" if args.path.is_dir() else args.path
             if not csv.is_file():

@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -34,10 +35,14 @@ from miner.classify import (
     save_model,
 )
 from miner.errors import BadInput
+from miner.evaluate import evaluate_day
 from miner.feedback import for_training
-from miner.labels import CORPUS_DIR, LANGS, TYPES
+from miner.labels import CORPUS_DIR, KIND_TITLES, KINDS, LANGS, TYPES
 
 CORPUS_FILE = "corpus.jsonl"
+CORRECTIONS_GLOB = "corrections_*.jsonl"  # second readings and guide revisions applied by build_corpus.py
+DEVDAY_FILE = Path(__file__).resolve().parents[1] / "data" / "devday" / "x-outage-day.jsonl"
+"""The written outage day: development figures for the card, never training data."""
 LABELLED_FIELDS = ("id", "text", "lang", "types", "author", "split")  # what training reads of a labelled row
 # Outer folds for comparing set-ups; each fold's fit runs its own inner folds for calibration and
 # thresholds, so these scores are honest out-of-sample figures, not the ones the thresholds were tuned on.
@@ -117,13 +122,17 @@ def _prf(truth: np.ndarray, predicted: np.ndarray) -> dict[str, float | int]:
 
 
 def scores(Y: np.ndarray, decisions: np.ndarray) -> dict[str, Any]:
-    """Outage-vs-not and per-type scores; a type is right only when the outage decision let it through."""
+    """Outage-vs-not and per-type scores, with type macro-F1 over all types and over each kind ("what",
+    "where"); a type is right only when the outage decision let it through."""
     types = {label: _prf(Y[:, j], decisions[:, j]) for j, label in enumerate(LABELS) if j > 0}
     return {
         "posts": len(Y),
         "outage": _prf(Y[:, 0], decisions[:, 0]),
         "types": types,
         "type_macro_f1": float(np.mean([s["f1"] for s in types.values()])),
+        "kind_macro_f1": {
+            kind: float(np.mean([types[label]["f1"] for label in labels])) for kind, labels in KINDS.items()
+        },
     }
 
 
@@ -192,7 +201,11 @@ def step_load(data_dir: Path) -> dict[str, Any]:
         name: {"all": len(part), **part["lang"].value_counts().to_dict()}
         for name, part in [("train", train), ("test", test)]
     }
-    return {"train": train, "test": test, "sizes": sizes}
+    corrections = {
+        path.name: len(path.read_text(encoding="utf-8").splitlines())
+        for path in sorted(data_dir.glob(CORRECTIONS_GLOB))
+    }
+    return {"train": train, "test": test, "sizes": sizes, "corrections": corrections}
 
 
 def step_feedback(
@@ -246,12 +259,23 @@ def step_write(out: Path, model: OutageModel, metrics: dict[str, Any]) -> dict[s
     return {"files": [out / MODEL_FILE, out / METRICS_FILE, out / CARD_FILE]}
 
 
+def step_devday(model: OutageModel) -> dict[str, Any]:
+    """Run the written outage day (data/devday, development only) through import, classify and detect with
+    the fitted model: outage F1 and each type's share of reports during the outage (None without the file)."""
+    if not DEVDAY_FILE.is_file():
+        return {"devday": None}
+    with tempfile.TemporaryDirectory() as tmp:
+        return {"devday": evaluate_day(DEVDAY_FILE, f"sqlite:///{tmp}/day.db", model)}
+
+
 def step_metrics(
     model: OutageModel,
     setup: str,
     cv: dict[str, Any],
     test_scores: dict[str, Any],
     sizes: dict[str, Any],
+    corrections: dict[str, int],
+    devday: dict[str, Any] | None,
     seed: int,
 ) -> dict[str, Any]:
     """Everything metrics.json and the model card report."""
@@ -262,9 +286,11 @@ def step_metrics(
             "seed": seed,
             "setup": {"name": setup, "params": model.get_params()},
             "corpus_sizes": sizes,
+            "label_corrections": corrections,
             "thresholds": dict(zip(LABELS, model.thresholds_.round(4).tolist(), strict=True)),
             "test": test_scores,
             "cv": cv,
+            "devday": devday,
             "targets": TARGETS,
         }
     }
@@ -281,12 +307,18 @@ class Step:
 
 
 STEPS: tuple[Step, ...] = (
-    Step("load", ("data_dir",), ("train", "test", "sizes"), step_load),
+    Step("load", ("data_dir",), ("train", "test", "sizes", "corrections"), step_load),
     Step("cross_validate", ("train", "seed", "progress"), ("cv",), step_cross_validate),
     Step("select", ("cv",), ("setup",), step_select),
     Step("fit", ("train", "setup", "seed", "version"), ("model",), step_fit),
     Step("evaluate", ("model", "test"), ("test_scores",), step_evaluate),
-    Step("metrics", ("model", "setup", "cv", "test_scores", "sizes", "seed"), ("metrics",), step_metrics),
+    Step("devday", ("model",), ("devday",), step_devday),
+    Step(
+        "metrics",
+        ("model", "setup", "cv", "test_scores", "sizes", "corrections", "devday", "seed"),
+        ("metrics",),
+        step_metrics,
+    ),
     Step("write", ("out", "model", "metrics"), ("files",), step_write),
 )
 
@@ -418,17 +450,20 @@ def _test_section(metrics: dict[str, Any]) -> list[str]:
     lines = [
         "## Test split (fixed, grouped by author, never used for a choice)",
         "",
-        "| lang | posts | outage P | outage R | outage F1 | type macro-F1 | tp/fp/fn/tn | targets met |",
-        "|---|---|---|---|---|---|---|---|",
+        "| lang | posts | outage P | outage R | outage F1 | type macro-F1 | "
+        + " | ".join(f"{kind} macro-F1" for kind in KINDS)
+        + " | tp/fp/fn/tn | targets met |",
+        "|---" * (8 + len(KINDS)) + "|",
     ]
     for lang in ("all", *LANGS):
         s = test[lang]
         o = s["outage"]
         met = o["f1"] >= targets["outage_f1"] and s["type_macro_f1"] >= targets["type_macro_f1"]
         confusion = f"{o['tp']}/{o['fp']}/{o['fn']}/{o['tn']}"
+        kinds = " | ".join(_pct(s["kind_macro_f1"][kind]) for kind in KINDS)
         lines.append(
             f"| {lang} | {s['posts']} | {_pct(o['precision'])} | {_pct(o['recall'])} | {_pct(o['f1'])} | "
-            f"{_pct(s['type_macro_f1'])} | {confusion} | {'yes' if met else 'no'} |"
+            f"{_pct(s['type_macro_f1'])} | {kinds} | {confusion} | {'yes' if met else 'no'} |"
         )
     lines += [
         "",
@@ -474,8 +509,10 @@ def model_card(metrics: dict[str, Any]) -> str:
         "French real posts are lower-cased tweets about the ISP Free, English real posts tweets to Spotify's "
         "support account; written posts cover social networks and other services (streaming, ISPs, mobile "
         "networks, games, banks). The split is fixed and grouped by author.",
-        f"Labels (data/labeled/GUIDE.md): outage report or not, and its types ({', '.join(TYPES)}), several "
-        "allowed.",
+        "Labels (data/labeled/GUIDE.md): outage report or not, and its types, several allowed, of two kinds: "
+        + "; ".join(f"{KIND_TITLES[kind].lower()} ({', '.join(labels)})" for kind, labels in KINDS.items())
+        + ". A report takes every type it states, of both kinds.",
+        *_corrections_lines(metrics.get("label_corrections", {})),
         "",
         "## Model",
         "",
@@ -491,6 +528,7 @@ def model_card(metrics: dict[str, Any]) -> str:
         "",
         *_setups_section(metrics),
         *_test_section(metrics),
+        *_devday_section(metrics.get("devday")),
         "## Known weaknesses",
         "",
         *_target_misses(metrics),
@@ -498,6 +536,40 @@ def model_card(metrics: dict[str, Any]) -> str:
         WEAKNESSES,
     ]
     return "\n".join(lines)
+
+
+def _corrections_lines(corrections: dict[str, int]) -> list[str]:
+    """What later readings changed in the labels, file by file (see data/labeled/CONVENTIONS.md)."""
+    if not corrections:
+        return []
+    files = ", ".join(f"`{name}` {count:,} posts" for name, count in corrections.items())
+    return [
+        f"Labels changed by later readings ({files}): second readings of the test split and of hard "
+        "posts, and `corrections_where.jsonl`, the revision that made `app` and `website` say where a "
+        "failure of any kind is seen (data/labeled/relabel_where/README.md)."
+    ]
+
+
+def _devday_section(devday: dict[str, Any] | None) -> list[str]:
+    """The written outage day: outage F1, and each type's share of reports during the outage."""
+    if devday is None:
+        return []
+    f1, shares = devday["outage_f1"], devday["shares"]
+    labelled, predicted = shares["labelled"], shares["predicted"]
+    lines = [
+        "## Written outage day (data/devday, development only, never trained on)",
+        "",
+        f"Outage F1 {_pct(f1['all'])} (fr {_pct(f1['fr'])}, en {_pct(f1['en'])}). Share of the reports "
+        "during the outage that name each type (goal: within 5 points):",
+        "",
+        "| kind | type | labelled | predicted | error (points) |",
+        "|---|---|---|---|---|",
+    ]
+    for kind, labels in KINDS.items():
+        for label in labels:
+            a, b = labelled.get(label, 0.0), predicted.get(label, 0.0)
+            lines.append(f"| {kind} | {label} | {a:.1%} | {b:.1%} | {(b - a) * 100:+.1f} |")
+    return [*lines, ""]
 
 
 def _support_line(metrics: dict[str, Any]) -> str:

@@ -8,7 +8,17 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from miner.evaluate import evaluate_free, evaluate_nab, format_report, main, probation_end, score_alarms
+from miner.evaluate import (
+    _outage_f1,
+    _shares,
+    evaluate_free,
+    evaluate_nab,
+    format_day,
+    format_report,
+    main,
+    probation_end,
+    score_alarms,
+)
 from tests.realdata import FREE_POSTS, NAB
 
 
@@ -96,3 +106,19 @@ def test_free_tv_outage_is_found_and_the_breach_news_day_is_not(tmp_path: Path) 
     assert result["outage_found"] and not result["news_day_flagged"]
     assert 0 <= result["delay_min"] <= 120
     assert len(result["incidents"]) <= 5
+
+
+def test_day_scores_count_shares_of_reports_and_outage_f1() -> None:
+    truth = pd.Series({"a": ["app", "posting"], "b": ["website"], "c": [], "d": ["app"]})
+    predicted = pd.Series({"a": ["app"], "b": [], "c": ["other"], "d": ["app", "website"]})
+    assert _shares(truth) == pytest.approx({"posting": 1 / 3, "app": 2 / 3, "website": 1 / 3})
+    # truth has 3 reports, predictions 3; two of them agree on "is a report" (a, d)
+    assert _outage_f1(truth, predicted) == pytest.approx(2 * 2 / (3 + 3))
+    result = {
+        "outage_f1": {"all": 0.5, "fr": 0.25, "en": 0.75},
+        "shares": {"labelled": _shares(truth), "predicted": _shares(predicted)},
+        "incident": None,
+    }
+    text = format_day(result)
+    assert "outage F1: 0.500 (fr 0.250, en 0.750)" in text
+    assert "largest share error: 33.3 points" in text and "incident over the outage: none" in text

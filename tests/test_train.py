@@ -14,7 +14,7 @@ import pytest
 from miner import train as train_module
 from miner.classify import OutageModel, load_model
 from miner.errors import BadInput
-from miner.labels import LANGS, TYPES
+from miner.labels import KINDS, LANGS, TYPES
 from miner.train import STEPS, Step, cv_groups, run_steps, scores, train, version_name
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,6 +81,9 @@ def test_metrics_report_every_figure_per_language(trained: dict) -> None:
         assert {"precision", "recall", "f1", "tp", "fp", "fn", "tn"} <= set(outage)
         assert set(result["types"]) == set(TYPES)
         assert result["type_macro_f1"] == pytest.approx(np.mean([t["f1"] for t in result["types"].values()]))
+        for kind, labels in KINDS.items():
+            expected = np.mean([result["types"][label]["f1"] for label in labels])
+            assert result["kind_macro_f1"][kind] == pytest.approx(expected)
     per_lang_posts = sum(metrics["test"][lang]["posts"] for lang in LANGS)
     assert per_lang_posts <= metrics["test"]["all"]["posts"]
 
@@ -92,6 +95,18 @@ def test_model_card_compares_the_set_ups(trained: dict) -> None:
     for name in QUICK_SETUPS:
         assert f"| {name} |" in card
     assert "## Known weaknesses" in card and "| fr |" in card and "| en |" in card
+    assert "what macro-F1 | where macro-F1" in card
+
+
+def test_written_day_figures_are_in_metrics_and_card(trained: dict) -> None:
+    """The fitted model runs the written outage day through the product; its figures are reported."""
+    metrics = json.loads((trained["out"] / "metrics.json").read_text())
+    day = metrics["devday"]
+    assert set(day["outage_f1"]) == {"all", "fr", "en"} and 0 < day["outage_f1"]["all"] <= 1
+    assert {"app", "website", "posting", "dm"} <= set(day["shares"]["labelled"])
+    assert all(0 < share <= 1 for share in day["shares"]["predicted"].values())
+    card = (trained["out"] / "MODEL_CARD.md").read_text()
+    assert "## Written outage day" in card and "| where | app |" in card
 
 
 def test_an_existing_version_is_not_overwritten_without_force(
