@@ -60,6 +60,8 @@ LIBLINEAR_MAX_ITER = 1_000
 _HASH_BASE = 0x100000001B3
 _HASH_INVERSE = pow(_HASH_BASE, -1, 2**64)
 _SPACE = ord(" ")
+# Seeds of repeated inner folds: repeat r shuffles authors with random_state + r * this step.
+REPEAT_SEED_STEP = 100
 # Add-alpha smoothing of the NB log-count ratios: Wang & Manning's 1; 0.25 scored the same on our folds.
 NB_ALPHA = 1.0
 
@@ -308,7 +310,9 @@ class OutageModel(BaseEstimator):
 
     `model` is "logreg" (LogisticRegression) or "svm" (LinearSVC); either way its decision values are
     Platt-calibrated on out-of-fold predictions, like CalibratedClassifierCV(method="sigmoid",
-    ensemble=False) but with folds grouped by author. `char_ngrams=None` drops the character n-grams;
+    ensemble=False) but with folds grouped by author, pooled over `cv_repeats` reshuffles of the folds
+    (a single split moves the chosen thresholds by a few hundredths). `char_ngrams=None` drops the
+    character n-grams;
     `nb_weighting` scales features by their NB log-count ratio for each label before its fit.
     """
 
@@ -323,6 +327,7 @@ class OutageModel(BaseEstimator):
         class_weight: str | None = "balanced",
         nb_weighting: bool = False,
         cv: int = 5,
+        cv_repeats: int = 1,
         random_state: int = 0,
         version: str = "dev",
     ) -> None:
@@ -335,6 +340,7 @@ class OutageModel(BaseEstimator):
         self.class_weight = class_weight
         self.nb_weighting = nb_weighting
         self.cv = cv
+        self.cv_repeats = cv_repeats
         self.random_state = random_state
         self.version = version
 
@@ -370,13 +376,16 @@ class OutageModel(BaseEstimator):
         return features, np.vstack([coef for coef, _ in fits]), np.array([b for _, b in fits])
 
     def _out_of_fold(self, data: pd.DataFrame, Y: np.ndarray, groups: np.ndarray) -> np.ndarray:
-        """Decision values of each post from models that never saw its author."""
-        folds = StratifiedGroupKFold(self.cv, shuffle=True, random_state=self.random_state)
-        decisions = np.zeros(Y.shape)
-        for train, val in folds.split(data, Y[:, 0], groups):
-            features, coef, intercept = self._fit_linear(data.iloc[train], Y[train])
-            decisions[val] = features.transform(data.iloc[val]) @ coef.T + intercept
-        return decisions
+        """Decision values of each post from models that never saw its author, once per repeat of the
+        grouped folds (each repeat shuffles authors into folds anew): (cv_repeats * posts) x LABELS."""
+        decisions = np.zeros((self.cv_repeats, *Y.shape))
+        for repeat in range(self.cv_repeats):
+            seed = self.random_state + REPEAT_SEED_STEP * repeat
+            folds = StratifiedGroupKFold(self.cv, shuffle=True, random_state=seed)
+            for train, val in folds.split(data, Y[:, 0], groups):
+                features, coef, intercept = self._fit_linear(data.iloc[train], Y[train])
+                decisions[repeat, val] = features.transform(data.iloc[val]) @ coef.T + intercept
+        return decisions.reshape(-1, Y.shape[1])
 
     def fit(self, X: Any, y: Sequence[Sequence[str]], groups: Sequence[Any] | None = None) -> OutageModel:
         """Learn from texts (or a frame with `text`, `lang`) and their type lists; `groups` (authors) keep
@@ -384,10 +393,10 @@ class OutageModel(BaseEstimator):
         data = _as_prepared(X)
         Y = label_matrix(y)
         groups = np.arange(len(Y)) if groups is None else np.asarray(groups)
-        oof = self._out_of_fold(data, Y, groups)
-        rows = [slice(None)] + [Y[:, 0]] * len(TYPES)  # type probabilities are given an outage report
-        self.calibration_ = np.array([_platt(oof[r, j], Y[r, j]) for j, r in enumerate(rows)])
-        self.thresholds_ = choose_thresholds(self._calibrated(oof), Y)
+        oof, pooled = self._out_of_fold(data, Y, groups), np.tile(Y, (self.cv_repeats, 1))
+        rows = [slice(None)] + [pooled[:, 0]] * len(TYPES)  # type probabilities are given an outage report
+        self.calibration_ = np.array([_platt(oof[r, j], pooled[r, j]) for j, r in enumerate(rows)])
+        self.thresholds_ = choose_thresholds(self._calibrated(oof), pooled)
         self.features_, coef, self.intercept_ = self._fit_linear(data, Y)
         self.coef_ = coef.astype(np.float32)
         return self

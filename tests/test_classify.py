@@ -122,6 +122,18 @@ def test_thresholds_come_from_the_data(model: OutageModel) -> None:
     assert ((model.thresholds_ > 0) & (model.thresholds_ < 1)).all()
 
 
+def test_repeated_folds_pool_one_out_of_fold_score_per_post_and_repeat(data: pd.DataFrame) -> None:
+    model = OutageModel(**FAST_PARAMS, cv_repeats=2)
+    Y = classify.label_matrix(data["types"].tolist())
+    oof = model._out_of_fold(data, Y, data["author"].to_numpy())
+    first, second = oof[: len(data)], oof[len(data) :]
+    assert oof.shape == (2 * len(data), len(LABELS))
+    assert not np.allclose(first, second)  # the repeats shuffle authors into other folds
+    assert np.corrcoef(first[:, 0], second[:, 0])[0, 1] > 0.8  # ...but score the same posts alike
+    fitted = fit_small(data, cv_repeats=2)
+    assert ((fitted.thresholds_ > 0) & (fitted.thresholds_ < 1)).all()
+
+
 def test_choose_thresholds_maximises_f1_on_separable_scores() -> None:
     Y = np.zeros((8, len(LABELS)), dtype=bool)
     Y[:4, 0] = Y[:4, 1] = True
