@@ -16,8 +16,9 @@ import time
 from pathlib import Path
 
 from miner.crossval import FALSE_ALARM_COST, RATES, CrossValidation, cross_validate, devday_series
-from miner.detect import SENSITIVITY, DetectConfig
+from miner.detect import DetectConfig
 from miner.evaluate import Labelled, classified_store, free_series, nab_series
+from miner.sensitivity import SENSITIVITY
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 

@@ -47,13 +47,11 @@ from scipy import special  # not scipy.stats: its import alone costs ~0.9 s per 
 
 from miner.breakdown import by_kind, report_shares
 from miner.errors import BadInput
+from miner.sensitivity import MAX_RATE, SENSITIVITY, sensitivity_name
 
 Level = Literal["possible", "outage"]
 TOTAL = "reports"
 """Name of the total count series (all outage reports) in `Incident.series`; type series go by type."""
-SENSITIVITY: dict[str, float] = {"low": 0.25, "normal": 0.5, "high": 1.0}
-"""Sensitivity settings, as the false alarms per service-week each accepts (`false_alarms_per_week`):
-"normal" is the default chosen by cross-validation; "low" halves the false alarms, "high" doubles them."""
 HOURS = 24
 NORMAL_MAD = 0.6745  # median |z| of a standard normal: the target of the dispersion fit
 
@@ -92,10 +90,11 @@ class DetectConfig:
     # report, and a zero rate would make any report infinitely surprising.
     min_expected: float = 0.05
     # Sensitivity: the false alarms per service-week the operator accepts (`SENSITIVITY` names three).
+    # Default: SENSITIVITY["normal"].
     # It sets both thresholds: the ordinary-peak bar (see `peak_quantile`) and the tail probability
     # (`model_share` of the budget spread over the week's tests). 0.5, "normal", was chosen by
     # leave-one-series-out cross-validation on labelled series (`bench/detect_cv.py`).
-    false_alarms_per_week: float = 0.5
+    false_alarms_per_week: float = SENSITIVITY["normal"]
     # Share of that budget left to chance under the noise model: the negative binomial under-states the
     # tails of real report counts, so its chance alarms get a small part (1e-4 of 0.5 a week is a tail
     # probability of ~8e-9 at 5-minute bins: chance hits negligible, real spikes reach far below).
@@ -134,14 +133,13 @@ class DetectConfig:
 
     def __post_init__(self) -> None:
         rate = self.false_alarms_per_week
-        if not (isinstance(rate, int | float) and 0 < rate <= 7):
-            raise BadInput(f"false alarms per week must be a number in (0, 7], got {rate!r}")
+        if not (isinstance(rate, int | float) and 0 < rate <= MAX_RATE):
+            raise BadInput(f"false alarms per week must be a number in (0, {MAX_RATE:g}], got {rate!r}")
 
     @property
     def sensitivity(self) -> str:
         """The setting's name in `SENSITIVITY`, else the rate itself ("1.5/week")."""
-        names = [name for name, rate in SENSITIVITY.items() if rate == self.false_alarms_per_week]
-        return names[0] if names else f"{self.false_alarms_per_week:g}/week"
+        return sensitivity_name(self.false_alarms_per_week)
 
     @property
     def peak_quantile(self) -> float:

@@ -17,9 +17,10 @@ from miner.crossval import (
     devday_posts,
     devday_series,
 )
-from miner.detect import SENSITIVITY, DetectConfig, detect
+from miner.detect import DetectConfig, detect
 from miner.errors import BadInput
 from miner.evaluate import nab_series, score_series
+from miner.sensitivity import SENSITIVITY
 from tests.realdata import DATA, NAB
 
 DEVDAY = DATA / "devday"

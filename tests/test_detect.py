@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from miner.detect import (
     NORMAL_MAD,
-    SENSITIVITY,
     DetectConfig,
     Incident,
     _fit_dispersion,
@@ -24,6 +23,7 @@ from miner.detect import (
     status,
 )
 from miner.errors import BadInput
+from miner.sensitivity import SENSITIVITY
 
 START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
 BIN = pd.Timedelta("5min")

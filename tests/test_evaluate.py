@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from miner.detect import SENSITIVITY, DetectConfig
+from miner.detect import DetectConfig
 from miner.evaluate import (
     FREE_OUTAGE,
     evaluate_free,
@@ -18,6 +18,7 @@ from miner.evaluate import (
     probation_end,
     score_alarms,
 )
+from miner.sensitivity import SENSITIVITY
 from tests.realdata import FREE_POSTS, NAB
 
 
