@@ -632,6 +632,13 @@ def _incident(
     )
 
 
+def _could_alarm(counts: pd.Series, config: DetectConfig) -> bool:
+    """Whether any bin or window of the series holds `min_excess` reports: a hot test needs that many
+    more than expected, and the widest window holds the most (a rare type's series is skipped)."""
+    widest = max(pd.Timedelta(t) for t in (config.freq, *config.windows))
+    return bool(counts.fillna(0).rolling(widest).sum().max() >= config.min_excess)
+
+
 def detect(
     counts: pd.Series, config: DetectConfig = DetectConfig(), type_counts: pd.DataFrame | None = None
 ) -> list[Incident]:
@@ -645,7 +652,8 @@ def detect(
     runs = _series_runs(s, TOTAL, config)
     for name in [] if type_counts is None else type_counts.columns:
         typed = type_counts[name].reindex(counts.index)
-        runs += _series_runs(_score(typed, config), str(name), config)
+        if _could_alarm(typed, config):
+            runs += _series_runs(_score(typed, config), str(name), config)
     gap = int(pd.Timedelta(config.merge_gap) // pd.Timedelta(config.freq))
     return [_incident(s, group, type_counts, config) for group in _merge(runs, gap)]
 

@@ -13,6 +13,7 @@ from miner.detect import (
     NORMAL_MAD,
     DetectConfig,
     Incident,
+    _could_alarm,
     _fit_dispersion,
     _rolling,
     _to_bins,
@@ -422,6 +423,14 @@ def counts_delay(incident: Incident, spike: pd.Timestamp) -> pd.Timedelta:
 def test_type_series_without_a_spike_add_no_incident() -> None:
     total, types, _ = typed_service(4, dm_spike=0.0)
     assert detect(total, type_counts=types) == []
+
+
+@pytest.mark.parametrize(("reports", "could"), [(4, False), (5, True)])
+def test_a_type_series_too_thin_to_alarm_is_skipped(reports: int, could: bool) -> None:
+    """Every test needs `min_excess` reports in its bin or window: the widest window (3 h) holds most."""
+    counts = pd.Series(0.0, index=pd.date_range(START, periods=PER_DAY, freq=BIN))
+    counts.iloc[np.arange(reports) * 8] = 1  # spread over 36 bins: only the 3-hour window sees them all
+    assert _could_alarm(counts.drop(counts.index[200:210]), DetectConfig()) is could
 
 
 def test_series_firing_together_make_one_incident_first_to_fire_first() -> None:
