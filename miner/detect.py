@@ -461,8 +461,8 @@ def _window_widths(config: DetectConfig, per_day: int) -> list[int]:
 
 def _p_alarm(config: DetectConfig, per_day: int, scales: int) -> float:
     """Tail probability under which a bin or window is hot: `model_share` of the week's false-alarm
-    budget spread over the week's tests (bins x scales). 5-minute bins, three scales, 0.7 a week:
-    ~1.2e-8, so chance hits of the noise model stay negligible and real spikes reach far below."""
+    budget spread over the week's tests (bins x scales). 5-minute bins, three scales, 0.5 a week:
+    ~8e-9, so chance hits of the noise model stay negligible and real spikes reach far below."""
     return config.model_share * config.false_alarms_per_week / (7 * per_day * scales)
 
 
@@ -602,7 +602,9 @@ def _span(group: list[_Run]) -> _Run:
     )
 
 
-def _type_shares(type_counts: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp, reports: float):
+def _type_shares(
+    type_counts: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp, reports: float
+) -> dict[str, float]:
     """Share of the incident's reports that carry each outage type (see `miner.breakdown`)."""
     if type_counts is None:
         return {}

@@ -28,6 +28,7 @@ from miner import store
 from miner.detect import DetectConfig, count_reports, detect
 from miner.errors import BadInput, MinerError
 from miner.incidents import latest_model_version, load_reports, update_incidents
+from miner.sensitivity import parse_sensitivity
 from miner.services import load_services
 
 PROBATION_SHARE = 0.15  # NAB ignores detections in the first 15 % of a series...
@@ -274,16 +275,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     free.add_argument(
         "--model", type=Path, default=None, help="model version folder (default models/DEFAULT)"
     )
+    for command in (nab, free):
+        command.add_argument(
+            "--sensitivity", default="normal", help="low, normal (default), high, or false alarms per week"
+        )
     args = parser.parse_args(argv)
     try:
+        config = DetectConfig(false_alarms_per_week=parse_sensitivity(args.sensitivity))
         if args.benchmark == "nab":
-            print(format_report(evaluate_nab(args.path)))
+            print(format_report(evaluate_nab(args.path, config)))
         else:
             csv = args.path / "posts.csv" if args.path.is_dir() else args.path
             if not csv.is_file():
                 raise BadInput(f"{csv}: no such file")
             with tempfile.TemporaryDirectory() as tmp:
-                print(format_free(evaluate_free(csv, f"sqlite:///{tmp}/free.db", args.model)))
+                print(format_free(evaluate_free(csv, f"sqlite:///{tmp}/free.db", args.model, config)))
     except MinerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

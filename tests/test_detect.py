@@ -433,6 +433,17 @@ def test_a_type_series_too_thin_to_alarm_is_skipped(reports: int, could: bool) -
     assert _could_alarm(counts.drop(counts.index[200:210]), DetectConfig()) is could
 
 
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(cut=st.integers(30 * PER_DAY + 140, 35 * PER_DAY - 1))
+def test_type_series_keep_detection_causal(cut: int) -> None:
+    total, types, at = typed_service(6, dm_spike=12.0)
+    total.iloc[at + 300 : at + 312] *= 5  # and a later outage of everything
+    whole = [i.detected_at for i in detect(total, type_counts=types)]
+    prefix = [i.detected_at for i in detect(total.iloc[:cut], type_counts=types.iloc[:cut])]
+    assert len(whole) == 2
+    assert prefix == [t for t in whole if t < total.index[cut]]
+
+
 def test_series_firing_together_make_one_incident_first_to_fire_first() -> None:
     total, types, at = typed_service(5, dm_spike=12.0)
     total.iloc[at + 2 : at + 8] *= 4  # then everything fails

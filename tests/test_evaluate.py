@@ -73,6 +73,8 @@ def test_report_lists_every_series_and_the_total() -> None:
 def test_missing_folder_is_a_one_line_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["nab", str(tmp_path)]) == 2
     assert "no labels.json" in capsys.readouterr().err
+    assert main(["nab", str(NAB), "--sensitivity", "loud"]) == 2
+    assert capsys.readouterr().err.startswith("error: sensitivity must be low, normal, high")
 
 
 @pytest.fixture(scope="module")
