@@ -246,11 +246,11 @@ def _first_report(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -> pd.
 
 def format_free(result: dict[str, Any]) -> str:
     """The incidents found over the year, then the two checks."""
-    lines = [f"{'start':<26} {'detected_at':<26} {'end':<26} {'peak':>5} {'expected':>9}  level"]
+    lines = [f"{'start':<26} {'detected_at':<26} {'end':<26} {'peak':>5} {'expected':>9}  level     fired on"]
     for i in result["incidents"]:
         lines.append(
             f"{i['start']:<26} {i['detected_at']:<26} {i['end']:<26} {i['peak_count']:>5} "
-            f"{i['expected_at_peak']:>9.2f}  {i['level']}"
+            f"{i['expected_at_peak']:>9.2f}  {i['level']:<9} {', '.join(i['series'])}"
         )
     if result["delay_min"] is None:
         delay = "n/a"
