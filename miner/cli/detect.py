@@ -71,7 +71,8 @@ def detect_cmd(
     ] = None,
     sensitivity: Annotated[str | None, typer.Option(help=SENSITIVITY_HELP)] = None,
 ) -> None:
-    """Flag spikes of outage reports as incidents (start, detected_at, peak, end, level, type shares).
+    """Flag spikes of outage reports as incidents (start, detected_at, peak, end, level, type shares, and
+    which series fired: the total or a type).
 
     Example: miner detect --counts data/nab/Twitter_volume_FB.csv --sensitivity high --output fb.jsonl
     Example: miner detect --db --service free
