@@ -30,6 +30,7 @@ from miner.dashboard.summary import (
     INCIDENT_BIN,
     current_status,
     incident_label,
+    incident_origin,
     incident_table,
     incidents_export,
     kind_shares,
@@ -213,9 +214,10 @@ def show_volume(view: View) -> None:
     band = cached("band", view.url, history, view.span, view.first)
     st.subheader("Outage reports")
     if view.incident is not None:
+        origin = incident_origin(view.incident)
         st.caption(
-            f"Focused on the incident that started {local_time(view.incident['start'], view.tz)}; "
-            "choose “Whole window” under Focus to go back."
+            f"Focused on the incident that started {local_time(view.incident['start'], view.tz)}"
+            f"{f' ({origin})' if origin else ''}; choose “Whole window” under Focus to go back."
         )
     if (
         st.radio("View", CHART_VIEWS, horizontal=True, label_visibility="collapsed", key="view")

@@ -19,19 +19,23 @@ and level come from those days. Until `cold_days` days are known the alarm proba
 `cold_dispersion`. Seasonality is in UTC: after a daylight-saving change the medians re-learn the shifted
 hours within about two weeks.
 
-A bin is hot when its upper-tail probability is below `p_alarm`, its count reaches `min_count`, and it
-is a multiple of the expected level (at least `min_ratio`, and at least the service's ordinary peaks,
-see `peak_quantile`). An alarm is `persist_k` hot bins among the last `persist_m`, or a hot trailing
-window (`windows`: a burst too short for persistence, or a rise too mild per bin but sustained). Runs of
-elevated bins that raised an alarm are incidents; incidents closer than `merge_gap` are merged.
-Unknown bins (gaps) are never hot and never learnt from.
+A bin is hot when its upper-tail probability is below the alarm probability, it holds `min_excess`
+reports more than expected, and it is a multiple of the expected level (at least `min_ratio`, and at least
+the service's ordinary daily peaks, see `peak_quantile`). One setting, the sensitivity
+(`false_alarms_per_week`, named in `SENSITIVITY`), sets both the alarm probability and the ordinary-peak
+bar. An alarm is `persist_k` hot bins among the last `persist_m`, or a hot trailing window (`windows`: a
+burst too short for persistence, or a rise too mild per bin but sustained). Runs of elevated bins that
+raised an alarm are incidents; incidents closer than `merge_gap` are merged. Given per-type counts, each
+type's series is tested the same way and its incidents merge with the total's: an incident says which
+series fired. Unknown bins (gaps) are never hot and never learnt from. Everything is array arithmetic over
+the whole series (no loop over bins), and the costly tail probabilities are computed only for bins that
+pass the cheap tests.
 
 Timestamps are bin labels (the start of the bin); a bin's count is complete at label + freq.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -43,15 +47,19 @@ from scipy import special  # not scipy.stats: its import alone costs ~0.9 s per 
 
 from miner.breakdown import by_kind, report_shares
 from miner.errors import BadInput
+from miner.sensitivity import MAX_RATE, SENSITIVITY, sensitivity_name
 
 Level = Literal["possible", "outage"]
+TOTAL = "reports"
+"""Name of the total count series (all outage reports) in `Incident.series`; type series go by type."""
 HOURS = 24
 NORMAL_MAD = 0.6745  # median |z| of a standard normal: the target of the dispersion fit
 
 
 @dataclass(frozen=True)
 class DetectConfig:
-    """Every tuning constant of the detector, with why it has its value (tuned on NAB realTweets)."""
+    """Every constant of the detector, with why it has its value. One is a user setting, the sensitivity
+    (`false_alarms_per_week`); the others follow from the reasons given, not from a fit."""
 
     # Width of one count bin; every duration below is converted with it.
     freq: str = "5min"
@@ -81,18 +89,27 @@ class DetectConfig:
     # Expected rate never goes below this (reports per bin): a usually silent service still gets the odd
     # report, and a zero rate would make any report infinitely surprising.
     min_expected: float = 0.05
-    # Tail probability under which a bin or window is hot. A year of 5-minute bins is ~1e5 tests per
-    # scale; 1e-8 leaves chance hits negligible, real spikes reach 1e-10 and far below.
-    p_alarm: float = 1e-8
+    # Sensitivity: the false alarms per service-week the operator accepts (`SENSITIVITY` names three).
+    # Default: SENSITIVITY["normal"].
+    # It sets both thresholds: the ordinary-peak bar (see `peak_quantile`) and the tail probability
+    # (`model_share` of the budget spread over the week's tests). 0.5, "normal", was chosen by
+    # leave-one-series-out cross-validation on labelled series (`bench/detect_cv.py`).
+    false_alarms_per_week: float = SENSITIVITY["normal"]
+    # Share of that budget left to chance under the noise model: the negative binomial under-states the
+    # tails of real report counts, so its chance alarms get a small part (1e-4 of 0.5 a week is a tail
+    # probability of ~8e-9 at 5-minute bins: chance hits negligible, real spikes reach far below).
+    model_share: float = 1e-4
     # Looser probability that keeps an incident open once raised (hysteresis), so it is not cut in two.
+    # At most 0.01: the tail is only computed for counts beyond two standard deviations above expected.
     p_warm: float = 1e-3
     # Much stricter probability for the "outage" level (Downdetector's red state).
     p_outage: float = 1e-12
-    # A hot bin needs at least this many reports: 0 -> 3 reports in five minutes is noise, not an outage.
-    min_count: int = 5
-    # ... and this multiple of the expected level: at high volume a +30 % wobble is significant but is
-    # not what users call an outage.
-    min_ratio: float = 3.0
+    # A hot bin or window holds at least this many reports more than expected: a spike of 3 reports is
+    # not an outage, however improbable.
+    min_excess: float = 5.0
+    # ... and at least this multiple of the expected count (of every bin and window): reports at least
+    # double; at high volume a +30 % wobble is significant but is not what users call an outage.
+    min_ratio: float = 2.0
     # The "outage" level also needs this multiple of the expected level.
     outage_ratio: float = 4.0
     # Persistence: k hot bins among the last m. 2 of 4 confirms within 5-15 minutes and tolerates dips.
@@ -101,14 +118,9 @@ class DetectConfig:
     # Trailing windows also tested as a whole: 30 min catches a one-bin burst of reports, 3 h a rise too
     # mild per bin but sustained.
     windows: tuple[str, ...] = ("30min", "3h")
-    # A hot window needs at least this many reports and this multiple of its expected count.
-    window_min_count: int = 10
-    window_min_ratio: float = 2.0
-    # Ordinary peaks: a spike must also beat this quantile of the trailing days' largest ratio
-    # count/expected (among counts that could alarm). 0.9 of 28 days is the 3rd largest daily peak: a
-    # service whose ordinary days already spike (news-driven chatter about a big brand) needs more
-    # than that, while one or two past outage days do not raise the bar.
-    peak_quantile: float = 0.9
+    # Ordinary peaks: a day's peak is its largest ratio count/expected among bins (or windows) at least
+    # this many reports above expected, so quiet hours with nothing going on do not make peaks.
+    peak_floor: float = 1.0
     # The ordinary-peak bar never exceeds this multiple of the median daily peak, so a bad month of
     # outages cannot blind the detector.
     peak_cap: float = 4.0
@@ -118,6 +130,24 @@ class DetectConfig:
     merge_gap: str = "6h"
     # One author counts at most once per service in this long: twenty angry posts are one report.
     author_window: str = "1h"
+
+    def __post_init__(self) -> None:
+        rate = self.false_alarms_per_week
+        if not (isinstance(rate, int | float) and 0 < rate <= MAX_RATE):
+            raise BadInput(f"false alarms per week must be a number in (0, {MAX_RATE:g}], got {rate!r}")
+
+    @property
+    def sensitivity(self) -> str:
+        """The setting's name in `SENSITIVITY`, else the rate itself ("1.5/week")."""
+        return sensitivity_name(self.false_alarms_per_week)
+
+    @property
+    def peak_quantile(self) -> float:
+        """Quantile of the trailing days' peaks (`history_days`) that ordinary days beat on r days in 7:
+        a spike must beat it. At 0.5 a week, 0.93 of 28 days: the 3rd largest daily peak, so a service
+        whose ordinary days already spike (news-driven chatter about a big brand) needs more than that,
+        while one or two past outage days do not raise the bar."""
+        return 1 - self.false_alarms_per_week / 7
 
 
 @dataclass(frozen=True)
@@ -134,6 +164,10 @@ class Incident:
     escalated_at: pd.Timestamp | None = None
     # Share of the incident's reports carrying each type, of both kinds (see `miner.breakdown`).
     type_shares: dict[str, float] = field(default_factory=dict, hash=False)
+    # The count series that raised an alarm in it, first to fire first: "reports" (the total) and types.
+    series: tuple[str, ...] = (TOTAL,)
+    # The sensitivity setting that found it (a `SENSITIVITY` name, or "N/week").
+    sensitivity: str = "normal"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready view with ISO timestamps."""
@@ -145,6 +179,8 @@ class Incident:
             "level": self.level,
             "type_shares": dict(self.type_shares),
             **{f"{kind}_shares": shares for kind, shares in by_kind(self.type_shares).items()},
+            "series": list(self.series),
+            "sensitivity": self.sensitivity,
         }
 
     def _times(self) -> dict[str, pd.Timestamp | None]:
@@ -260,22 +296,26 @@ def _shape_forecast(rates: np.ndarray, levels: np.ndarray, days: int) -> np.ndar
     return np.where(np.isnan(forecast), 1.0, forecast)
 
 
-def _same_day_level(grid: _Grid, min_hours: int, min_share: float) -> np.ndarray:
-    """Cold start without any past day: per hour, the median rate of the hours already seen that day."""
+def _same_day_level(grid: _Grid, days: np.ndarray, min_hours: int, min_share: float) -> np.ndarray:
+    """Cold start without any past day: per hour, the median rate of the hours already seen that day (for
+    the rows `days` only, NaN elsewhere: normally just the first day)."""
     rates = _hourly_rates(grid, 0, min_share)
     out = np.full_like(rates, np.nan)
-    for hour in range(min_hours, HOURS):
-        seen = rates[:, :hour]
-        enough = np.sum(~np.isnan(seen), axis=1) >= min_hours
-        out[:, hour] = np.where(enough, _nanmedian(seen, axis=1), np.nan)
+    seen = rates[days]
+    # Running median over the hours before each hour: hour h sees columns 0..h-1 (later ones masked).
+    before = np.where(np.tri(HOURS, HOURS, -1, dtype=bool)[None], seen[:, None, :], np.nan)
+    enough = np.sum(~np.isnan(before), axis=2) >= min_hours
+    out[days] = np.where(enough, _nanmedian(before, axis=2), np.nan)
     return out
 
 
-def _interpolation(per_day: int) -> np.ndarray:
-    """Matrix (per_day, 24) turning hourly values at hour centres into per-bin values, linearly."""
-    centres = np.arange(HOURS) + 0.5
-    slots = (np.arange(per_day) + 0.5) * HOURS / per_day
-    return np.stack([np.interp(slots, centres, unit) for unit in np.eye(HOURS)], axis=1)
+def _to_bins(hourly: np.ndarray, per_day: int) -> np.ndarray:
+    """Hourly values (at hour centres) of each day turned into per-bin values, linearly (flat before the
+    first and after the last centre, like `np.interp`)."""
+    position = np.clip((np.arange(per_day) + 0.5) * HOURS / per_day - 0.5, 0, HOURS - 1)
+    lo = np.minimum(np.floor(position).astype(int), HOURS - 2)
+    weight = position - lo
+    return hourly[:, lo] * (1 - weight) + hourly[:, lo + 1] * weight
 
 
 def _expected(grid: _Grid, config: DetectConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -283,8 +323,8 @@ def _expected(grid: _Grid, config: DetectConfig) -> tuple[np.ndarray, np.ndarray
     rates = _hourly_rates(grid, config.smooth_hours, config.min_known_share)
     levels = _day_levels(rates, config.min_known_share)
     level = _level_forecast(levels, config)
-    shape = _shape_forecast(rates, levels, config.history_days) @ _interpolation(grid.values.shape[1]).T
-    fallback = _same_day_level(grid, config.min_history_hours, config.min_known_share)
+    shape = _to_bins(_shape_forecast(rates, levels, config.history_days), grid.values.shape[1])
+    fallback = _same_day_level(grid, np.isnan(level), config.min_history_hours, config.min_known_share)
     hourly = np.where(np.isnan(level)[:, None], fallback, level[:, None])
     mu = np.maximum(shape * np.repeat(hourly, grid.per_hour, axis=1), config.min_expected)
     known_days = np.sum(~np.isnan(_trailing(levels, config.history_days)), axis=1)
@@ -293,21 +333,16 @@ def _expected(grid: _Grid, config: DetectConfig) -> tuple[np.ndarray, np.ndarray
 
 def _fit_dispersion(x: np.ndarray, mu: np.ndarray, min_share: float) -> np.ndarray:
     """Per day (row), the NB alpha whose standardised residuals have a normal's median |z| (0 when Poisson
-    is enough). A median, not a variance, so the few bins of an incident do not inflate the noise."""
-    dev = np.abs(x - mu)
-    enough = np.sum(~np.isnan(dev), axis=1) >= min_share * x.shape[1]
+    is enough). A median, not a variance, so the few bins of an incident do not inflate the noise.
 
-    def spread(alpha: np.ndarray) -> np.ndarray:
-        return _nanmedian(dev / np.sqrt(mu + alpha[:, None] * mu**2), axis=1)
-
-    # Bisection on log(alpha) over [1e-4, 10] (from near-Poisson to wilder than any series seen);
-    # 20 halvings leave a relative error of ~1e-5.
-    lo, hi = np.full(len(x), np.log(1e-4)), np.full(len(x), np.log(10.0))
-    for _ in range(20):
-        mid = (lo + hi) / 2
-        too_wide = spread(np.exp(mid)) > NORMAL_MAD
-        lo, hi = np.where(too_wide, mid, lo), np.where(too_wide, hi, mid)
-    alpha = np.where(spread(np.zeros(len(x))) <= NORMAL_MAD, 0.0, np.exp(hi))
+    Closed form: |x - mu| / sqrt(mu + alpha mu^2) > c exactly when alpha < a_i = ((x - mu)^2 / c^2 - mu) /
+    mu^2, so the median |z| equals c at alpha = median(a_i). Kept within [1e-4, 10] (from near-Poisson to
+    wilder than any series seen)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        a = ((x - mu) ** 2 / NORMAL_MAD**2 - mu) / mu**2
+    enough = np.sum(~np.isnan(a), axis=1) >= min_share * x.shape[1]
+    root = _nanmedian(a, axis=1)
+    alpha = np.where(root <= 0, 0.0, np.clip(root, 1e-4, 10.0))
     return np.where(enough, alpha, np.nan)
 
 
@@ -320,33 +355,41 @@ def _dispersion(x: np.ndarray, mu: np.ndarray, config: DetectConfig) -> np.ndarr
 
 def _blocks(a: np.ndarray, width: int, min_share: float) -> np.ndarray:
     """Sums over consecutive blocks of `width` bins of each day (NaN when too little of it is known)."""
+    if width == 1:
+        return a
     b = a.reshape(len(a), -1, width)
     known = np.sum(~np.isnan(b), axis=2)
     return np.where(known >= min_share * width, np.nansum(b, axis=2) * width / np.maximum(known, 1), np.nan)
 
 
+def _rolling(a: np.ndarray, width: int) -> np.ndarray:
+    """Sum of the last `width` values at each position of the flattened array (fewer at the start)."""
+    total = np.cumsum(a, axis=None)
+    total[width:] -= total[:-width].copy()
+    return total.reshape(a.shape)
+
+
 def _trailing_sums(x: np.ndarray, mu: np.ndarray, width: int, min_share: float) -> tuple[np.ndarray, ...]:
-    """Sums of counts and of expected counts over the last `width` bins, on the bins known in both."""
+    """Sums of counts and of expected counts over the last `width` bins (across midnight), on the bins
+    known in both; NaN where too few are known. Same shape as `x`."""
     known = ~np.isnan(x) & ~np.isnan(mu)
-
-    def rolling(a: np.ndarray) -> np.ndarray:
-        total = np.concatenate([[0.0], np.cumsum(np.where(known, a, 0.0))])
-        return total[1:] - total[np.maximum(np.arange(1, total.size) - width, 0)]
-
-    enough = rolling(np.ones_like(x)) >= min_share * width
-    return np.where(enough, rolling(x), np.nan), np.where(enough, rolling(mu), np.nan)
+    if width == 1:
+        return np.where(known, x, np.nan), np.where(known, mu, np.nan)
+    enough = _rolling(known.astype(float), width) >= min_share * width
+    wx, wmu = _rolling(np.where(known, x, 0.0), width), _rolling(np.where(known, mu, 0.0), width)
+    return np.where(enough, wx, np.nan), np.where(enough, wmu, np.nan)
 
 
-def _upper_tail(x: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
-    """P(X >= x) under NB(mean mu, var mu + alpha mu^2), Poisson when alpha is 0; 1 where unknown."""
+def _upper_tail(x: np.ndarray, mu: np.ndarray, alpha: np.ndarray, where: np.ndarray) -> np.ndarray:
+    """P(X >= x) under NB(mean mu, var mu + alpha mu^2), Poisson when alpha is 0, at the bins `where`
+    says (1 elsewhere and where unknown): the special functions cost ~0.4 us a bin, so only bins that
+    could be hot pay for them."""
     p = np.ones_like(mu)
-    known = ~np.isnan(x) & ~np.isnan(mu)
-    pois, nb = known & (alpha == 0), known & (alpha > 0)
-    at_least = np.maximum(x, 1)  # P(X >= 0) = 1 whatever the law
-    p[pois] = special.gammainc(at_least[pois], mu[pois])  # Poisson sf(x - 1)
+    test = where & (x > 0)  # P(X >= 0) = 1 whatever the law; NaN compares False
+    pois, nb = test & (alpha == 0), test & (alpha > 0)
+    p[pois] = special.gammainc(x[pois], mu[pois])  # Poisson sf(x - 1)
     size = 1 / alpha[nb]
-    p[nb] = special.betainc(at_least[nb], size, mu[nb] / (size + mu[nb]))  # NB sf(x - 1)
-    p[known & (x <= 0)] = 1.0
+    p[nb] = special.betainc(x[nb], size, mu[nb] / (size + mu[nb]))  # NB sf(x - 1)
     return p
 
 
@@ -358,13 +401,11 @@ def _quantile(q: np.ndarray, mu: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     return np.maximum(np.where(alpha > 0, nb, pois), 0)
 
 
-def _peak_bar(x: np.ndarray, mu: np.ndarray, floor: float, config: DetectConfig) -> np.ndarray:
-    """Per day, the ratio count/expected that ordinary days of this service already reach (see
-    `peak_quantile`); only counts of at least `floor` can make a day's peak, 0 if none did."""
-    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # an entirely unknown day has no peak
-        ratio = np.where(x >= floor, x / mu, 0.0)
-        daily = np.nanmax(np.where(np.isnan(x) | np.isnan(mu), np.nan, ratio), axis=1)
+def _peak_bar(ratio: np.ndarray, could: np.ndarray, config: DetectConfig) -> np.ndarray:
+    """Per day, the ratio count/expected that ordinary days of this service already reach: the quantile
+    1 - r/7 of the trailing days' largest ratio among counts that `could` alarm, so that ordinary days
+    beat it on about r days a week (r = `false_alarms_per_week`); 0 when no past day had such a count."""
+    daily = np.max(np.where(could, ratio, 0.0), axis=1)
     past = _trailing(daily, config.history_days)
     bar = np.minimum(_nanquantile(past, config.peak_quantile), config.peak_cap * _nanmedian(past))
     return np.where(np.isnan(bar), 0.0, bar)
@@ -372,7 +413,8 @@ def _peak_bar(x: np.ndarray, mu: np.ndarray, floor: float, config: DetectConfig)
 
 @dataclass(frozen=True)
 class _Test:
-    """One scale's test per bin (flat arrays): tail probability, ratio bar, and the hot/severe verdicts."""
+    """One scale's test per bin (arrays of days x bins): tail probability, the per-day dispersion and
+    ratio bar, and the hot/severe verdicts."""
 
     p: np.ndarray
     alpha: np.ndarray
@@ -382,24 +424,26 @@ class _Test:
 
 
 def _scale_test(
-    x: np.ndarray, mu: np.ndarray, threshold: np.ndarray, width: int, config: DetectConfig
+    x: np.ndarray, mu: np.ndarray, threshold: np.ndarray, width: int, config: DetectConfig, every_p: bool
 ) -> _Test:
-    """Test the trailing sum of `width` bins against its expected sum (width 1 = the bin itself)."""
-    share, per_day = config.min_known_share, x.shape[1]
-    floor, min_ratio = (
-        (config.min_count, config.min_ratio)
-        if width == 1
-        else (config.window_min_count, config.window_min_ratio)
-    )
-    alpha = np.repeat(_dispersion(_blocks(x, width, share), _blocks(mu, width, share), config), per_day)
-    wx, wmu = _trailing_sums(x.ravel(), mu.ravel(), width, share)
-    bar = np.repeat(_peak_bar(wx.reshape(x.shape), wmu.reshape(x.shape), floor, config), per_day)
-    p, ratio = _upper_tail(wx, wmu, alpha), np.maximum(min_ratio, bar)
-    with np.errstate(invalid="ignore"):
-        rising = (x.ravel() >= 1) & (x.ravel() >= ratio * mu.ravel())  # the rise is still going on now
-        hot = rising & (wx >= floor) & (wx >= ratio * wmu) & (p < threshold)
-        severe = hot & (p < config.p_outage) & (wx >= config.outage_ratio * wmu)
-    return _Test(p, alpha, bar, hot, severe)
+    """Test the trailing sum of `width` bins against its expected sum (width 1 = the bin itself); the
+    tail probability of every bin only with `every_p` (the dashboard's band), else where it matters."""
+    share = config.min_known_share
+    alpha = _dispersion(_blocks(x, width, share), _blocks(mu, width, share), config)[:, None]
+    wx, wmu = _trailing_sums(x, mu, width, share)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = wx / wmu
+        could = wx - wmu >= config.min_excess  # NaN compares False
+        bar = np.maximum(config.min_ratio, _peak_bar(ratio, wx - wmu >= config.peak_floor, config))[:, None]
+        rising = (x >= 1) & (x >= bar * mu)  # the rise is still going on now
+        big = rising & could & (ratio >= bar)
+        # The bin test's p also keeps incidents open (`p_warm`): no NB or Poisson law gives a count within
+        # two standard deviations above its mean a tail under 1 %, so only counts beyond need it.
+        beyond = (width == 1) & could & (wx > wmu + 2 * np.sqrt(wmu + alpha * wmu**2))
+        p = _upper_tail(wx, wmu, np.broadcast_to(alpha, x.shape), big | beyond | every_p)
+        hot = big & (p < threshold)
+        severe = hot & (p < config.p_outage) & (ratio >= config.outage_ratio)
+    return _Test(p, alpha[:, 0], bar[:, 0], hot, severe)
 
 
 def _window_widths(config: DetectConfig, per_day: int) -> list[int]:
@@ -415,62 +459,90 @@ def _window_widths(config: DetectConfig, per_day: int) -> list[int]:
     return widths
 
 
-def _score(counts: pd.Series, config: DetectConfig) -> pd.DataFrame:
-    """Per bin of the regular grid: count, expected, the bin's test, and whether a window test fires."""
+def _p_alarm(config: DetectConfig, per_day: int, scales: int) -> float:
+    """Tail probability under which a bin or window is hot: `model_share` of the week's false-alarm
+    budget spread over the week's tests (bins x scales). 5-minute bins, three scales, 0.5 a week:
+    ~8e-9, so chance hits of the noise model stay negligible and real spikes reach far below."""
+    return config.model_share * config.false_alarms_per_week / (7 * per_day * scales)
+
+
+@dataclass(frozen=True)
+class _Scores:
+    """Per bin from the first to the last input bin: the count, expected level and the bin test, and
+    whether a window test fires (numpy arrays, aligned on `index`)."""
+
+    index: pd.DatetimeIndex
+    count: np.ndarray
+    expected: np.ndarray
+    alpha: np.ndarray
+    bar: np.ndarray
+    threshold: np.ndarray
+    p_value: np.ndarray
+    hot: np.ndarray
+    severe: np.ndarray
+    window_hot: np.ndarray
+    window_severe: np.ndarray
+
+
+def _score(counts: pd.Series, config: DetectConfig, every_p: bool = False) -> _Scores:
+    """Expected level and the tests of every scale, on the regular grid of `counts`."""
     grid = _make_grid(counts, config.freq)
     mu, cold = _expected(grid, config)
     x, per_day = grid.values, grid.values.shape[1]
-    threshold = np.repeat(np.where(cold, config.p_alarm * config.cold_p_factor, config.p_alarm), per_day)
-    single = _scale_test(x, mu, threshold, 1, config)
-    windows = [_scale_test(x, mu, threshold, width, config) for width in _window_widths(config, per_day)]
-    frame = pd.DataFrame(
-        {
-            "count": x.ravel(),
-            "expected": mu.ravel(),
-            "alpha": single.alpha,
-            "bar": single.bar,
-            "threshold": threshold,
-            "p_value": single.p,
-            "hot": single.hot,
-            "severe": single.severe,
-            "window_hot": np.logical_or.reduce([w.hot for w in windows] + [np.zeros(x.size, bool)]),
-            "window_severe": np.logical_or.reduce([w.severe for w in windows] + [np.zeros(x.size, bool)]),
-        },
-        index=grid.index,
+    widths = _window_widths(config, per_day)
+    p_alarm = _p_alarm(config, per_day, 1 + len(widths))
+    threshold = np.where(cold, p_alarm * config.cold_p_factor, p_alarm)[:, None]
+    single = _scale_test(x, mu, threshold, 1, config, every_p)
+    windows = [_scale_test(x, mu, threshold, width, config, False) for width in widths]
+    none = np.zeros(x.shape, bool)
+    rows = slice(grid.first, grid.last + 1)
+
+    def flat(a: np.ndarray) -> np.ndarray:
+        return np.broadcast_to(a, x.shape).ravel()[rows]
+
+    return _Scores(
+        index=grid.index[rows],
+        count=flat(x),
+        expected=flat(mu),
+        alpha=flat(single.alpha[:, None]),
+        bar=flat(single.bar[:, None]),
+        threshold=flat(threshold),
+        p_value=flat(single.p),
+        hot=flat(single.hot),
+        severe=flat(single.severe),
+        window_hot=flat(np.logical_or.reduce([w.hot for w in windows] + [none])),
+        window_severe=flat(np.logical_or.reduce([w.severe for w in windows] + [none])),
     )
-    return frame.iloc[grid.first : grid.last + 1]
 
 
 def baseline(counts: pd.Series, config: DetectConfig = DetectConfig()) -> pd.DataFrame:
     """Per bin: count, expected level and the band outside which a count is surprising, for the dashboard.
 
-    `upper` is the smallest count that makes a bin hot (it honours `min_count` and the ratio bars too);
+    `upper` is the smallest count that makes a bin hot (it honours `min_excess` and the ratio bar too);
     `lower` is the mirror quantile. Rows exist for every bin between the first and last input bin."""
-    s = _score(counts, config)
-    mu, alpha, q = s["expected"].to_numpy(), s["alpha"].to_numpy(), s["threshold"].to_numpy()
-    ratio = np.maximum(config.min_ratio, s["bar"].to_numpy())
+    s = _score(counts, config, every_p=True)
+    mu, q = s.expected, s.threshold
     upper = np.maximum.reduce(
-        [_quantile(1 - q, mu, alpha) + 1, np.full_like(mu, config.min_count), np.ceil(ratio * mu)]
+        [_quantile(1 - q, mu, s.alpha) + 1, np.ceil(mu + config.min_excess), np.ceil(s.bar * mu)]
     )
-    band = {"lower": _quantile(q, mu, alpha), "upper": np.where(np.isnan(mu), np.nan, upper)}
-    return s[["count", "expected"]].assign(**band, p_value=s["p_value"])
+    band = {"lower": _quantile(q, mu, s.alpha), "upper": np.where(np.isnan(mu), np.nan, upper)}
+    return pd.DataFrame({"count": s.count, "expected": mu, **band, "p_value": s.p_value}, index=s.index)
 
 
 def _persistent(flags: np.ndarray, k: int, m: int) -> np.ndarray:
     """True at t when at least k of the m bins ending at t are flagged (causal)."""
-    total = np.concatenate([[0], np.cumsum(flags)])
-    return total[1:] - total[np.maximum(np.arange(1, len(total)) - m, 0)] >= k
+    return _rolling(flags.astype(np.int64), m) >= k
 
 
-def _flags(s: pd.DataFrame, config: DetectConfig) -> pd.DataFrame:
-    """Per bin: elevated (keeps an incident open), alarm and outage alarm."""
-    x, p = s["count"].to_numpy(), s["p_value"].to_numpy()
-    k, m = config.persist_k, config.persist_m
-    alarm = _persistent(s["hot"].to_numpy(), k, m) | s["window_hot"].to_numpy()
-    outage = _persistent(s["severe"].to_numpy(), k, m) | s["window_severe"].to_numpy()
-    with np.errstate(invalid="ignore"):
-        elevated = (x >= config.min_count) & (p < config.p_warm)
-    return pd.DataFrame({"elevated": elevated | alarm, "alarm": alarm, "outage": outage}, index=s.index)
+@dataclass(frozen=True)
+class _Run:
+    """One series' incident, as positions on the shared grid."""
+
+    series: str
+    first: int
+    last: int
+    detected: int
+    escalated: int | None
 
 
 def _runs(elevated: np.ndarray, hold: int) -> list[tuple[int, int]]:
@@ -483,47 +555,90 @@ def _runs(elevated: np.ndarray, hold: int) -> list[tuple[int, int]]:
     return list(zip(starts.tolist(), ends.tolist(), strict=True))
 
 
-def _spans(flags: pd.DataFrame, hold: int, gap: int) -> list[tuple[int, int]]:
-    """(first, last) positions of incidents: runs that raised an alarm, those at most `gap` bins apart
-    merged (a flapping outage is one incident, not several)."""
-    alarm = flags["alarm"].to_numpy()
-    merged: list[tuple[int, int]] = []
-    for first, last in _runs(flags["elevated"].to_numpy(), hold):
-        if not alarm[first : last + 1].any():
-            continue
-        if merged and first - merged[-1][1] <= gap:
-            first = merged.pop()[0]
-        merged.append((first, last))
-    return merged
+def _merge(runs: list[_Run], gap: int) -> list[list[_Run]]:
+    """Runs grouped into incidents: overlapping ones or ones at most `gap` bins apart are one incident (a
+    flapping outage, or the same outage seen in several series)."""
+    groups: list[list[_Run]] = []
+    end = 0
+    for run in sorted(runs, key=lambda r: r.first):
+        if groups and run.first - end <= gap:
+            groups[-1].append(run)
+            end = max(end, run.last)
+        else:
+            groups.append([run])
+            end = run.last
+    return groups
 
 
-def _type_shares(type_counts: pd.DataFrame | None, rows: pd.DataFrame) -> dict[str, float]:
+def _series_runs(s: _Scores, name: str, config: DetectConfig) -> list[_Run]:
+    """The incidents of one count series: runs of elevated bins that raised an alarm, merged."""
+    k, m = config.persist_k, config.persist_m
+    alarm = _persistent(s.hot, k, m) | s.window_hot
+    if not alarm.any():
+        return []
+    outage = _persistent(s.severe, k, m) | s.window_severe
+    with np.errstate(invalid="ignore"):
+        elevated = (s.count >= s.expected + config.min_excess) & (s.p_value < config.p_warm) | alarm
+    hold, gap = (int(pd.Timedelta(t) // pd.Timedelta(config.freq)) for t in (config.hold, config.merge_gap))
+    runs = []
+    for first, last in _runs(elevated, hold):
+        alarms = np.flatnonzero(alarm[first : last + 1])
+        if alarms.size:
+            severe = np.flatnonzero(outage[first : last + 1])
+            escalated = first + int(severe[0]) if severe.size else None
+            runs.append(_Run(name, first, last, first + int(alarms[0]), escalated))
+    return [_span(group) for group in _merge(runs, gap)]
+
+
+def _span(group: list[_Run]) -> _Run:
+    """One run covering a group, with its first alarm and first escalation."""
+    escalations = [r.escalated for r in group if r.escalated is not None]
+    return _Run(
+        group[0].series,
+        min(r.first for r in group),
+        max(r.last for r in group),
+        min(r.detected for r in group),
+        min(escalations) if escalations else None,
+    )
+
+
+def _type_shares(
+    type_counts: pd.DataFrame | None, start: pd.Timestamp, end: pd.Timestamp, reports: float
+) -> dict[str, float]:
     """Share of the incident's reports that carry each outage type (see `miner.breakdown`)."""
     if type_counts is None:
         return {}
-    sums = type_counts.loc[rows.index[0] : rows.index[-1]].sum()
-    return report_shares(sums.to_dict(), float(np.nansum(rows["count"].to_numpy(float))))
+    return report_shares(type_counts.loc[start:end].sum().to_dict(), reports)
 
 
 def _incident(
-    s: pd.DataFrame, f: pd.DataFrame, span: tuple[int, int], type_counts: pd.DataFrame | None
+    s: _Scores, group: list[_Run], type_counts: pd.DataFrame | None, config: DetectConfig
 ) -> Incident:
-    """The incident spanning positions `span` (which holds at least one alarm)."""
-    rows, flags = s.iloc[span[0] : span[1] + 1], f.iloc[span[0] : span[1] + 1]
-    peak = rows["count"].idxmax()
-    escalated = flags.index[flags["outage"].to_numpy()]
-    escalated_at = escalated[0] if len(escalated) else None
+    """The incident of a group of runs, described on the total series `s` (peak, expected at peak)."""
+    run = _span(group)
+    counts = s.count[run.first : run.last + 1]
+    peak = run.first + int(np.nanargmax(counts)) if not np.isnan(counts).all() else run.first
+    firing = sorted(group, key=lambda r: (r.detected, r.series != TOTAL))
     return Incident(
-        start=rows.index[0],
-        detected_at=flags.index[flags["alarm"].to_numpy()][0],
-        peak=peak,
-        end=rows.index[-1],
-        peak_count=int(rows.at[peak, "count"]),
-        expected_at_peak=round(float(rows.at[peak, "expected"]), 3),
-        level="possible" if escalated_at is None else "outage",
-        escalated_at=escalated_at,
-        type_shares=_type_shares(type_counts, rows),
+        start=s.index[run.first],
+        detected_at=s.index[run.detected],
+        peak=s.index[peak],
+        end=s.index[run.last],
+        peak_count=int(np.nan_to_num(s.count[peak])),
+        expected_at_peak=round(float(s.expected[peak]), 3),
+        level="possible" if run.escalated is None else "outage",
+        escalated_at=None if run.escalated is None else s.index[run.escalated],
+        type_shares=_type_shares(type_counts, s.index[run.first], s.index[run.last], np.nansum(counts)),
+        series=tuple(dict.fromkeys(r.series for r in firing)),
+        sensitivity=config.sensitivity,
     )
+
+
+def _could_alarm(counts: pd.Series, config: DetectConfig) -> bool:
+    """Whether any bin or window of the series holds `min_excess` reports: a hot test needs that many
+    more than expected, and the widest window holds the most (a rare type's series is skipped)."""
+    widest = max(pd.Timedelta(t) for t in (config.freq, *config.windows))
+    return bool(counts.fillna(0).rolling(widest).sum().max() >= config.min_excess)
 
 
 def detect(
@@ -531,12 +646,18 @@ def detect(
 ) -> list[Incident]:
     """Incidents in a count series (tz-aware index on a regular `config.freq` grid; missing bin = unknown).
 
-    `type_counts` (optional) holds per-type report counts on the same bins; it only fills `type_shares`.
-    Causal: an incident's `detected_at` is the same when run on any prefix that contains it."""
+    `type_counts` (optional) holds per-type report counts on the same bins, one column per type: each
+    type's series is tested too, so "DMs fail" shows up even when the total barely moves, and the types
+    fill `type_shares`. An incident lists the series that raised an alarm in it (`series`, "reports" for
+    the total). Causal: an incident's `detected_at` is the same when run on any prefix that contains it."""
     s = _score(counts, config)
-    f = _flags(s, config)
-    hold, gap = (int(pd.Timedelta(t) // pd.Timedelta(config.freq)) for t in (config.hold, config.merge_gap))
-    return [_incident(s, f, span, type_counts) for span in _spans(f, hold, gap)]
+    runs = _series_runs(s, TOTAL, config)
+    for name in [] if type_counts is None else type_counts.columns:
+        typed = type_counts[name].reindex(counts.index)
+        if _could_alarm(typed, config):
+            runs += _series_runs(_score(typed, config), str(name), config)
+    gap = int(pd.Timedelta(config.merge_gap) // pd.Timedelta(config.freq))
+    return [_incident(s, group, type_counts, config) for group in _merge(runs, gap)]
 
 
 def status(incidents: Sequence[Incident], now: pd.Timestamp, config: DetectConfig = DetectConfig()) -> str:

@@ -15,15 +15,21 @@ import json
 import math
 import sys
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from statistics import median
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
+from sqlalchemy import Engine
 
-from miner.detect import DetectConfig, detect
+from miner import store
+from miner.detect import DetectConfig, count_reports, detect
 from miner.errors import BadInput, MinerError
+from miner.incidents import latest_model_version, load_reports, update_incidents
+from miner.sensitivity import parse_sensitivity
+from miner.services import load_services
 
 if TYPE_CHECKING:
     from miner.classify import OutageModel
@@ -81,23 +87,50 @@ def _utc(stamp: str) -> pd.Timestamp:
     return pd.Timestamp(stamp).tz_localize("UTC")
 
 
-def evaluate_nab(path: Path | str, config: DetectConfig | None = None) -> dict[str, Any]:
-    """Run the detector on every series of labels.json under `path`; per-series and total scores."""
-    root, config = Path(path), config or DetectConfig()
+@dataclass(frozen=True)
+class Labelled:
+    """A count series with its labelled incident windows: what the detector is scored on.
+
+    Alarms count from `start` on (NAB's probation); `type_counts` (optional) holds the per-type series."""
+
+    name: str
+    counts: pd.Series
+    windows: tuple[tuple[pd.Timestamp, pd.Timestamp], ...]
+    anomalies: tuple[pd.Timestamp, ...]
+    start: pd.Timestamp
+    type_counts: pd.DataFrame | None = None
+
+
+def nab_series(path: Path | str) -> list[Labelled]:
+    """Every series of labels.json under `path` with its windows and labelled anomalies."""
+    root = Path(path)
     if not (root / "labels.json").is_file():
         raise BadInput(f"no labels.json in {root}")
     labels = json.loads((root / "labels.json").read_text())
-    series = {}
+    found = []
     for name in sorted(labels["windows"]):
         counts = load_series(root / name)
-        alarms = [incident.detected_at for incident in detect(counts, config)]
-        windows = [(_utc(a), _utc(b)) for a, b in labels["windows"][name]]
-        anomalies = [_utc(a) for a in labels["anomalies"].get(name, [])]
-        series[name] = score_alarms(alarms, windows, anomalies, probation_end(counts.index))
-    return {"series": series, "total": _total(series.values())}
+        windows = tuple((_utc(a), _utc(b)) for a, b in labels["windows"][name])
+        anomalies = tuple(_utc(a) for a in labels["anomalies"].get(name, []))
+        found.append(Labelled(name, counts, windows, anomalies, probation_end(counts.index)))
+    return found
 
 
-def _total(scores: Any) -> dict[str, Any]:
+def score_series(series: Labelled, config: DetectConfig) -> dict[str, Any]:
+    """Run the detector on one labelled series and score its alarms (`score_alarms`)."""
+    alarms = [i.detected_at for i in detect(series.counts, config, series.type_counts)]
+    return score_alarms(alarms, series.windows, series.anomalies, series.start)
+
+
+def evaluate_nab(path: Path | str, config: DetectConfig | None = None) -> dict[str, Any]:
+    """Run the detector on every series of labels.json under `path`; per-series and total scores."""
+    config = config or DetectConfig()
+    series = {s.name: score_series(s, config) for s in nab_series(path)}
+    return {"series": series, "total": total(series.values())}
+
+
+def total(scores: Iterable[dict[str, Any]]) -> dict[str, Any]:
+    """Windows, windows found and false alarms summed over series, with every delay."""
     scores = list(scores)
     delays = [d for s in scores for d in s["delays_min"]]
     return {key: sum(s[key] for s in scores) for key in ("windows", "found", "false_alarms")} | {
@@ -125,40 +158,79 @@ FREE_OUTAGE = (pd.Timestamp("2024-07-19 17:00", tz="UTC"), pd.Timestamp("2024-07
 FREE_NEWS_DAY = (pd.Timestamp("2024-10-22 00:00", tz="UTC"), pd.Timestamp("2024-10-23 00:00", tz="UTC"))
 
 
-def evaluate_free(csv: Path, db_url: str, model_dir: Path | None = None) -> dict[str, Any]:
-    """Import the Free posts, classify them, detect incidents (official accounts excluded) and score
-    them against the known outage and news day. `db_url` should be a fresh database."""
-    from miner import store
+def classified_store(csv: Path, db_url: str, model_dir: Path | None = None) -> Engine:
+    """A store at `db_url` (it should be fresh) holding the Free posts, classified by the model."""
     from miner.batch import classify_stored
     from miner.classify import load_model
-    from miner.incidents import update_incidents
     from miner.ingest import import_file
-    from miner.services import load_services
     from miner.sources.records import ColumnMap
 
     engine = store.connect(db_url)
     import_file(engine, csv, ColumnMap(source="x", service="free"))
     classify_stored(engine, load_model(model_dir))
-    incidents = update_incidents(engine, excluded_authors=load_services().get("free").official_keys())["free"]
+    return engine
+
+
+def free_series(engine: Engine, config: DetectConfig | None = None) -> Labelled:
+    """The Free report counts of a classified store (official accounts excluded), in total and per type,
+    with the TV outage as the one labelled window (to an hour after its end) from its first report."""
+    config = config or DetectConfig()
+    with engine.connect() as conn:
+        reports = load_reports(conn, latest_model_version(conn) or "", "free", None)
+    excluded = load_services().get("free").official_keys()
+    counts = count_reports(reports, config.freq, excluded, config).xs("free")
+    window = (FREE_OUTAGE[0], FREE_OUTAGE[1] + pd.Timedelta("1h"))
     first = _first_report(engine, *FREE_OUTAGE)
+    return Labelled(
+        "free",
+        counts["reports"],
+        (window,),
+        () if first is None else (first,),
+        probation_end(counts.index),
+        counts.drop(columns="reports"),
+    )
+
+
+def burst_start(series: Labelled, config: DetectConfig) -> pd.Timestamp | None:
+    """Start of the first bin of the labelled window holding `min_excess` reports: when the reports
+    become a burst (before it they trickle in, one bin at a time)."""
+    first, last = series.windows[0]
+    inside = series.counts.loc[first:last]
+    burst = inside.index[inside >= config.min_excess]
+    return burst[0] if len(burst) else None
+
+
+def evaluate_free(
+    csv: Path, db_url: str, model_dir: Path | None = None, config: DetectConfig | None = None
+) -> dict[str, Any]:
+    """Import the Free posts, classify them, detect incidents (official accounts excluded) and score
+    them against the known outage and news day. `db_url` should be a fresh database."""
+    config = config or DetectConfig()
+    engine = classified_store(csv, db_url, model_dir)
+    excluded = load_services().get("free").official_keys()
+    incidents = update_incidents(engine, config=config, excluded_authors=excluded)["free"]
+    series = free_series(engine, config)
+    first, burst = (series.anomalies or (None,))[0], burst_start(series, config)
     hits = [i for i in incidents if FREE_OUTAGE[0] <= i.detected_at <= FREE_OUTAGE[1] + pd.Timedelta("1h")]
     news = [i for i in incidents if FREE_NEWS_DAY[0] <= i.start < FREE_NEWS_DAY[1]]
+
+    def minutes_from(t: pd.Timestamp | None) -> float | None:
+        return (hits[0].detected_at - t).total_seconds() / 60 if hits and t is not None else None
+
     return {
         "incidents": [i.to_dict() for i in incidents],
         "outage_found": bool(hits),
         "first_report": None if first is None else first.isoformat(),
-        "delay_min": (hits[0].detected_at - first).total_seconds() / 60
-        if hits and first is not None
-        else None,
+        "delay_min": minutes_from(first),
+        "burst_start": None if burst is None else burst.isoformat(),
+        "delay_from_burst_min": minutes_from(burst),
         "news_day_flagged": bool(news),
     }
 
 
-def _first_report(engine: Any, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp | None:
+def _first_report(engine: Engine, start: pd.Timestamp, end: pd.Timestamp) -> pd.Timestamp | None:
     """Time of the first post classified as an outage report in [start, end]."""
     from sqlalchemy import and_, func, select
-
-    from miner import store
 
     p, r = store.posts, store.predictions
     join = p.join(r, and_(r.c.source == p.c.source, r.c.post_id == p.c.id))
@@ -169,30 +241,38 @@ def _first_report(engine: Any, start: pd.Timestamp, end: pd.Timestamp) -> pd.Tim
     )
     with engine.connect() as conn:
         first = conn.execute(query).scalar()
-    return (
-        None
-        if first is None
-        else pd.Timestamp(first).tz_localize("UTC")
-        if pd.Timestamp(first).tz is None
-        else pd.Timestamp(first)
-    )
+    if first is None:
+        return None
+    stamp = pd.Timestamp(first)
+    return stamp.tz_localize("UTC") if stamp.tz is None else stamp
 
 
 def format_free(result: dict[str, Any]) -> str:
     """The incidents found over the year, then the two checks."""
-    lines = [f"{'start':<26} {'detected_at':<26} {'end':<26} {'peak':>5} {'expected':>9}  level"]
+    lines = [f"{'start':<26} {'detected_at':<26} {'end':<26} {'peak':>5} {'expected':>9}  level     fired on"]
     for i in result["incidents"]:
         lines.append(
             f"{i['start']:<26} {i['detected_at']:<26} {i['end']:<26} {i['peak_count']:>5} "
-            f"{i['expected_at_peak']:>9.2f}  {i['level']}"
+            f"{i['expected_at_peak']:>9.2f}  {i['level']:<9} {', '.join(i['series'])}"
         )
-    delay = "n/a" if result["delay_min"] is None else f"{result['delay_min']:.0f} min after the first report"
-    lines.append(
-        f"2024-07-19 TV outage found: {result['outage_found']} ({delay}, first report "
-        f"{result['first_report']})"
-    )
+    if result["delay_min"] is None:
+        delay = "n/a"
+    else:
+        delay = (
+            f"{result['delay_from_burst_min']:.0f} min after the burst began at {result['burst_start']}, "
+            f"{result['delay_min']:.0f} min after the first report at {result['first_report']}"
+        )
+    lines.append(f"2024-07-19 TV outage found: {result['outage_found']} ({delay})")
     lines.append(f"2024-10-22 data-breach news day flagged: {result['news_day_flagged']}")
     return "\n".join(lines)
+
+
+def read_day(day_file: Path) -> pd.DataFrame:
+    """The written outage day (`data/devday/x-outage-day.jsonl`, timed by its builder), times in UTC."""
+    if not day_file.is_file():
+        raise BadInput(f"{day_file}: no such file (build it with data/devday/build_day.py)")
+    day = pd.read_json(day_file, lines=True, dtype={"id": str}, convert_dates=False)
+    return day.assign(created_at=pd.to_datetime(day["created_at"], utc=True))
 
 
 def evaluate_day(path: Path, db_url: str, model: OutageModel) -> dict[str, Any]:
@@ -205,8 +285,7 @@ def evaluate_day(path: Path, db_url: str, model: OutageModel) -> dict[str, Any]:
     from miner.ingest import import_file
     from miner.sources.records import ColumnMap
 
-    truth = pd.read_json(path, lines=True, dtype={"id": str})
-    truth["created_at"] = pd.to_datetime(truth["created_at"], utc=True)
+    truth = read_day(path)
     engine = store.connect(db_url)
     import_file(engine, path, ColumnMap(source="x", service="x"))
     classify_stored(engine, model)
@@ -303,12 +382,21 @@ def main(argv: Sequence[str] | None = None) -> int:
     free.add_argument(
         "--model", type=Path, default=None, help="model version folder (default models/DEFAULT)"
     )
+<<<<<<< HEAD
     day = sub.add_parser("day", help="a labelled day of posts: outage F1 and type shares during the outage")
     day.add_argument("path", type=Path, help="the day's JSONL (e.g. data/devday/x-outage-day.jsonl)")
     day.add_argument("--model", type=Path, default=None, help="model version folder (default models/DEFAULT)")
+=======
+    for command in (nab, free):
+        command.add_argument(
+            "--sensitivity", default="normal", help="low, normal (default), high, or false alarms per week"
+        )
+>>>>>>> issue16
     args = parser.parse_args(argv)
     try:
+        config = DetectConfig(false_alarms_per_week=parse_sensitivity(args.sensitivity))
         if args.benchmark == "nab":
+<<<<<<< HEAD
             print(format_report(evaluate_nab(args.path)))
         elif args.benchmark == "day":
             if not args.path.is_file():
@@ -318,12 +406,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
                 model = load_model(args.model)
                 print(format_day(evaluate_day(args.path, f"sqlite:///{tmp}/day.db", model)))
+=======
+            print(format_report(evaluate_nab(args.path, config)))
+>>>>>>> issue16
         else:
             csv = args.path / "posts.csv" if args.path.is_dir() else args.path
             if not csv.is_file():
                 raise BadInput(f"{csv}: no such file")
             with tempfile.TemporaryDirectory() as tmp:
-                print(format_free(evaluate_free(csv, f"sqlite:///{tmp}/free.db", args.model)))
+                print(format_free(evaluate_free(csv, f"sqlite:///{tmp}/free.db", args.model, config)))
     except MinerError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -14,6 +14,7 @@ from miner import store
 from miner.detect import DetectConfig, Incident, count_reports, detect
 from miner.errors import BadInput
 from miner.labels import TYPES
+from miner.services import Catalog
 
 TYPE_COLUMNS = [store.predictions.c[f"t_{t}"] for t in TYPES]
 
@@ -65,9 +66,13 @@ def load_reports(conn: Connection, version: str, service: str | None, since: dat
 
 
 def detect_services(
-    reports: pd.DataFrame, config: DetectConfig, excluded: Iterable[str] = ()
+    reports: pd.DataFrame,
+    config: DetectConfig,
+    excluded: Iterable[str] = (),
+    per_service: Mapping[str, DetectConfig] | None = None,
 ) -> dict[str, list[Incident]]:
-    """Run the detector on each service's report counts (pure)."""
+    """Run the detector on each service's report counts, in total and per type (pure). `per_service`
+    holds the settings of services that have their own (their sensitivity), `config` the others'."""
     if reports.empty:
         return {}
     counts = count_reports(reports, config.freq, excluded_authors=excluded, config=config)
@@ -75,8 +80,21 @@ def detect_services(
     for service, frame in counts.groupby(level="service"):
         series = frame.droplevel("service")
         types = series[[t for t in TYPES if t in series.columns]]
-        found[str(service)] = detect(series["reports"], config, type_counts=types)
+        settings = (per_service or {}).get(str(service), config)
+        found[str(service)] = detect(series["reports"], settings, type_counts=types)
     return found
+
+
+def service_configs(
+    catalog: Catalog, config: DetectConfig, sensitivity: float | None = None
+) -> dict[str, DetectConfig]:
+    """Each configured service's detector settings: `config` with the sensitivity given on the command
+    line (`sensitivity`, for every service), else the service's own from the services file."""
+    return {
+        s.name: replace(config, false_alarms_per_week=rate)
+        for s in catalog.services
+        if (rate := sensitivity or s.sensitivity) is not None
+    }
 
 
 def save_incidents(
@@ -98,6 +116,8 @@ def save_incidents(
             "level": i.level,
             "escalated_at": None if i.escalated_at is None else i.escalated_at.to_pydatetime(),
             "type_shares": {k: float(v) for k, v in i.type_shares.items()},
+            "series": list(i.series),
+            "sensitivity": i.sensitivity,
             "model_version": version,
             "updated_at": now,
         }
@@ -114,11 +134,13 @@ def update_incidents(
     since: datetime | None = None,
     config: DetectConfig | None = None,
     excluded_authors: Iterable[str] = (),
+    per_service: Mapping[str, DetectConfig] | None = None,
 ) -> dict[str, list[Incident]]:
     """Detect incidents on stored predictions and store them; returns the stored ones per service.
 
     With `since`, the detector still reads `history_days` before it, so its baseline is learnt, but
-    only incidents starting from `since` on are replaced and returned.
+    only incidents starting from `since` on are replaced and returned. `per_service` (see
+    `service_configs`) gives services their own sensitivity.
     """
     config = config or DetectConfig()
     with engine.begin() as conn:
@@ -126,7 +148,8 @@ def update_incidents(
         if version is None:
             raise BadInput("no predictions in the store: run `miner classify --db` first")
         history = None if since is None else since - pd.Timedelta(days=config.history_days)
-        found = detect_services(load_reports(conn, version, service, history), config, excluded_authors)
+        reports = load_reports(conn, version, service, history)
+        found = detect_services(reports, config, excluded_authors, per_service)
         if since is not None:
             found = {name: [i for i in found[name] if i.start >= pd.Timestamp(since)] for name in found}
         for name, incidents in found.items():

@@ -18,6 +18,7 @@ from typing import Any, NoReturn
 
 from miner.errors import BadInput
 from miner.privacy import author_key
+from miner.sensitivity import parse_sensitivity
 
 DEFAULT_SERVICES_PATH = Path(__file__).resolve().parents[1] / "data" / "services.toml"
 SERVICES_ENV = "MINER_SERVICES"
@@ -35,7 +36,7 @@ BARE_TERM_RE = re.compile(r"[@#]?\w+")  # a word, @mention or #hashtag needs no 
 # Long enough for any real phrase; a longer "term" is a paste error that would eat the query budget.
 MAX_TERM_CHARS = 100
 
-SERVICE_KEYS = {"name", "display", "aliases", "official_accounts", "hashtags", "terms"}
+SERVICE_KEYS = {"name", "display", "aliases", "official_accounts", "hashtags", "terms", "sensitivity"}
 REQUIRED_SERVICE_KEYS = {"name", "terms"}
 
 
@@ -49,6 +50,8 @@ class Service:
     official_accounts: tuple[str, ...]
     hashtags: tuple[str, ...]
     terms: dict[str, tuple[str, ...]]
+    # The detector's sensitivity for this service, as false alarms per week (None: the default).
+    sensitivity: float | None = None
 
     def official_keys(self) -> set[str]:
         """Stored author keys of the official accounts, so counts can leave out their support replies."""
@@ -128,7 +131,17 @@ def _service(entry: Any, path: Path, index: int) -> Service:
         ),
         hashtags=_strings(entry.get("hashtags", []), f"{where}: hashtags", _check_hashtag),
         terms=_by_lang(entry["terms"], f"{where}: terms", _check_term),
+        sensitivity=_sensitivity(entry.get("sensitivity"), f"{where}: sensitivity"),
     )
+
+
+def _sensitivity(value: Any, where: str) -> float | None:
+    if value is None:
+        return None
+    try:
+        return parse_sensitivity(value)
+    except BadInput as exc:
+        _fail(where, str(exc))
 
 
 def _fail(where: str, message: str) -> NoReturn:

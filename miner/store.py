@@ -31,6 +31,7 @@ from sqlalchemy import (
     Text,
     create_engine,
     event,
+    inspect,
     make_url,
     select,
     text,
@@ -104,6 +105,8 @@ incidents = Table(
     Column("type_shares", JSON),
     Column("model_version", String(64), nullable=False, default=""),
     Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("series", JSON),  # the count series that fired ("reports", types); NULL before version 3
+    Column("sensitivity", String(32)),  # the setting that found it ("normal", "2/week"); NULL before v3
     Index("ix_incidents_service_start", "service", "start", unique=True),
 )
 
@@ -144,7 +147,19 @@ def _v2_feedback(conn: Connection) -> None:
     metadata.create_all(conn, tables=[feedback])
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_feedback]
+def _v3_incident_series(conn: Connection) -> None:
+    """Version 3: incidents say which count series fired and which sensitivity found them.
+
+    Version 1 creates the tables as defined now, so a fresh database already has the columns; an older
+    one gains them here, NULL for the incidents it holds (found before either existed)."""
+    present = {column["name"] for column in inspect(conn).get_columns(incidents.name)}
+    for column in (incidents.c.series, incidents.c.sensitivity):
+        if column.name not in present:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(text(f"ALTER TABLE {incidents.name} ADD COLUMN {column.name} {kind}"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_feedback, _v3_incident_series]
 """Entry i upgrades a database from version i to i + 1. Append, never edit a released entry."""
 
 

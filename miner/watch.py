@@ -23,7 +23,7 @@ from miner.classify import OutageModel
 from miner.collect.run import build_collectors, collect_queries
 from miner.detect import DetectConfig, Incident
 from miner.errors import MinerError
-from miner.incidents import latest_model_version, update_incidents
+from miner.incidents import latest_model_version, service_configs, update_incidents
 from miner.services import Catalog, build_queries
 
 log = logging.getLogger(__name__)
@@ -134,8 +134,11 @@ def run_cycle(
     env: Mapping[str, str] | None = None,
     now: datetime | None = None,
     config: DetectConfig | None = None,
+    sensitivity: float | None = None,
 ) -> CycleReport:
-    """One watch cycle; `now` and `env` are injectable so tests replay time and point at local servers."""
+    """One watch cycle; `now` and `env` are injectable so tests replay time and point at local servers.
+
+    Each service is watched at its sensitivity from the services file, or at `sensitivity` if given."""
     config = config or DetectConfig()
     now = now or datetime.now(UTC)
     report = CycleReport()
@@ -143,7 +146,13 @@ def run_cycle(
     report.classified = classify_stored(engine, model)
     excluded = {key for s in catalog.services for key in s.official_keys()}
     try:
-        found = update_incidents(engine, since=now - RECENT, config=config, excluded_authors=excluded)
+        found = update_incidents(
+            engine,
+            since=now - RECENT,
+            config=config,
+            excluded_authors=excluded,
+            per_service=service_configs(catalog, config, sensitivity),
+        )
     except MinerError as exc:  # e.g. nothing classified yet on a fresh store
         report.errors.append(f"detect: {exc}")
         return report

@@ -96,6 +96,8 @@ def test_every_panel_renders(filled: str) -> None:
     assert list(table["duration"]) == ["40 min", "30 min"]
     assert table["where it is seen"].iloc[0] == "app 60 %, website 40 %"
     assert table["what fails"].iloc[0] == ""
+    assert list(table["fired on"]) == ["all reports, app", "connectivity"]
+    assert list(table["sensitivity"]) == ["high", "normal"]
 
 
 def test_second_view_stacks_reports_by_type(filled: str) -> None:
@@ -189,7 +191,8 @@ def test_selecting_an_incident_focuses_shares_and_quotes(filled: str, engine: En
     assert shares_lines(app)[0].startswith("connectivity 100 %")
     shown = quotes(app)
     assert shown and all("fibre" in q or "internet" in q for q in shown)
-    assert any(c.startswith("Focused on the incident that started 2024-06-08 10:00 CEST") for c in texts(app))
+    focused = "Focused on the incident that started 2024-06-08 10:00 CEST (found by connectivity at normal"
+    assert any(c.startswith(focused) for c in texts(app))
 
 
 def test_script_post_is_shown_as_text(filled: str) -> None:

@@ -9,8 +9,22 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from miner.detect import DetectConfig, Incident, baseline, count_reports, detect, status
+from miner.detect import (
+    NORMAL_MAD,
+    DetectConfig,
+    Incident,
+    _could_alarm,
+    _fit_dispersion,
+    _rolling,
+    _to_bins,
+    _upper_tail,
+    baseline,
+    count_reports,
+    detect,
+    status,
+)
 from miner.errors import BadInput
+from miner.sensitivity import SENSITIVITY
 
 START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
 BIN = pd.Timedelta("5min")
@@ -323,3 +337,161 @@ def test_no_author_counts_twice_within_an_hour(rows: list) -> None:
     assert counts["reports"].sum() >= outage.groupby(["service", "author"]).ngroups
     per_window = counts["reports"].groupby(level="service").rolling(12).sum()
     assert (per_window.fillna(0) <= 3).all()  # three authors: at most one report each per hour
+
+
+# Sensitivity --------------------------------------------------------------------------------------------
+
+
+def chatter(seed: int, days: int = 42, level: float = 20.0) -> pd.Series:
+    """Seasonal counts with news-like chatter: most days a short burst of 2-8x, as brands' volumes have."""
+    rng = np.random.default_rng(seed)
+    mu = seasonal_mean(days, level)
+    for day in range(days):
+        if rng.random() < 0.8:
+            at = day * PER_DAY + int(rng.integers(0, PER_DAY - 12))
+            mu = with_spike(mu, at, bins=int(rng.integers(1, 12)), factor=float(rng.uniform(2, 8)))
+    return series(mu, seed)
+
+
+def covered(incident: Incident, by: list[Incident]) -> bool:
+    """Whether an incident of `by` holds this incident's alarm and raised its own no later."""
+    return any(i.start <= incident.detected_at <= i.end and i.detected_at <= incident.detected_at for i in by)
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10_000))
+def test_higher_sensitivity_keeps_every_alarm_and_adds_some(seed: int) -> None:
+    counts = chatter(seed)
+    found = {
+        name: detect(counts, DetectConfig(false_alarms_per_week=rate)) for name, rate in SENSITIVITY.items()
+    }
+    assert all(covered(i, found["normal"]) for i in found["low"])
+    assert all(covered(i, found["high"]) for i in found["normal"])
+    assert len(found["low"]) < len(found["high"])
+
+
+def test_sensitivity_names_and_bounds() -> None:
+    assert DetectConfig().sensitivity == "normal"
+    assert DetectConfig(false_alarms_per_week=SENSITIVITY["high"]).sensitivity == "high"
+    assert DetectConfig(false_alarms_per_week=1.5).sensitivity == "1.5/week"
+    for rate in (0, -1, 8, float("nan")):
+        with pytest.raises(BadInput, match="false alarms per week"):
+            DetectConfig(false_alarms_per_week=rate)
+
+
+def test_incidents_record_the_setting_that_found_them() -> None:
+    at = 30 * PER_DAY + 150
+    counts = series(with_spike(seasonal_mean(35, 20.0), at, factor=8), 3)
+    [incident] = detect(counts, DetectConfig(false_alarms_per_week=SENSITIVITY["low"]))
+    assert incident.sensitivity == "low" and incident.to_dict()["sensitivity"] == "low"
+    assert incident.series == ("reports",) and incident.to_dict()["series"] == ["reports"]
+
+
+# Per-type series ---------------------------------------------------------------------------------------
+
+
+def typed_service(seed: int, dm_spike: float) -> tuple[pd.Series, pd.DataFrame, int]:
+    """A busy service (~40 reports per bin, mostly app) where DMs fail for half an hour: the total rises
+    by a third at most, the DM series many times over."""
+    rng = np.random.default_rng(seed)
+    base = seasonal_mean(35, 1.0)
+    means = {"app": 30 * base, "feed": 8 * base, "dm": 2 * base}
+    at = 30 * PER_DAY + 150
+    means["dm"] = means["dm"] + np.where(
+        (np.arange(len(base)) >= at) & (np.arange(len(base)) < at + 6), dm_spike, 0
+    )
+    index = pd.date_range(START, periods=len(base), freq=BIN)
+    types = pd.DataFrame({t: rng.poisson(m).astype(float) for t, m in means.items()}, index=index)
+    return types.sum(axis=1), types, at
+
+
+@PROPERTY
+@given(seed=st.integers(0, 10_000))
+def test_a_failing_type_is_found_when_the_total_barely_moves(seed: int) -> None:
+    total, types, at = typed_service(seed, dm_spike=12.0)
+    assert detect(total) == []
+    [incident] = detect(total, type_counts=types)
+    assert incident.series == ("dm",)
+    assert counts_delay(incident, START + at * BIN) <= pd.Timedelta("15min")
+    assert incident.type_shares["dm"] > types["dm"].mean() / total.mean()
+
+
+def counts_delay(incident: Incident, spike: pd.Timestamp) -> pd.Timedelta:
+    return incident.detected_at - spike
+
+
+def test_type_series_without_a_spike_add_no_incident() -> None:
+    total, types, _ = typed_service(4, dm_spike=0.0)
+    assert detect(total, type_counts=types) == []
+
+
+@pytest.mark.parametrize(("reports", "could"), [(4, False), (5, True)])
+def test_a_type_series_too_thin_to_alarm_is_skipped(reports: int, could: bool) -> None:
+    """Every test needs `min_excess` reports in its bin or window: the widest window (3 h) holds most."""
+    counts = pd.Series(0.0, index=pd.date_range(START, periods=PER_DAY, freq=BIN))
+    counts.iloc[np.arange(reports) * 8] = 1  # spread over 36 bins: only the 3-hour window sees them all
+    assert _could_alarm(counts.drop(counts.index[200:210]), DetectConfig()) is could
+
+
+@settings(max_examples=6, deadline=None, derandomize=True)
+@given(cut=st.integers(30 * PER_DAY + 140, 35 * PER_DAY - 1))
+def test_type_series_keep_detection_causal(cut: int) -> None:
+    total, types, at = typed_service(6, dm_spike=12.0)
+    total.iloc[at + 300 : at + 312] *= 5  # and a later outage of everything
+    whole = [i.detected_at for i in detect(total, type_counts=types)]
+    prefix = [i.detected_at for i in detect(total.iloc[:cut], type_counts=types.iloc[:cut])]
+    assert len(whole) == 2
+    assert prefix == [t for t in whole if t < total.index[cut]]
+
+
+def test_series_firing_together_make_one_incident_first_to_fire_first() -> None:
+    total, types, at = typed_service(5, dm_spike=12.0)
+    total.iloc[at + 2 : at + 8] *= 4  # then everything fails
+    [incident] = detect(total, type_counts=types)
+    assert incident.series[0] == "dm" and "reports" in incident.series
+
+
+# Numeric helpers ---------------------------------------------------------------------------------------
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(
+    values=st.lists(st.floats(0, 1000, allow_nan=False), min_size=1, max_size=60),
+    width=st.integers(1, 12),
+)
+def test_rolling_sum_matches_the_naive_one(values: list[float], width: int) -> None:
+    a = np.array(values)
+    naive = [a[max(0, i - width + 1) : i + 1].sum() for i in range(len(a))]
+    np.testing.assert_allclose(_rolling(a, width), naive, rtol=1e-9, atol=1e-6)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(seed=st.integers(0, 10_000), per_hour=st.sampled_from([1, 2, 4, 12, 60]))
+def test_hourly_values_to_bins_interpolate_like_numpy(seed: int, per_hour: int) -> None:
+    hourly = np.random.default_rng(seed).random((3, 24))
+    slots = (np.arange(24 * per_hour) + 0.5) / per_hour
+    expected = [np.interp(slots, np.arange(24) + 0.5, row) for row in hourly]
+    np.testing.assert_allclose(_to_bins(hourly, 24 * per_hour), expected)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(mu=st.floats(0.05, 5000), alpha=st.sampled_from([0.0, 1e-4, 1e-3, 0.01, 0.1, 1.0, 10.0]))
+def test_counts_within_two_standard_deviations_are_never_rare(mu: float, alpha: float) -> None:
+    """The premise of computing tail probabilities only beyond two standard deviations (`p_warm`)."""
+    x = np.floor(mu + 2 * np.sqrt(mu + alpha * mu**2))
+    p = _upper_tail(np.array([x]), np.array([mu]), np.array([alpha]), np.array([True]))
+    assert p[0] >= 0.01 > DetectConfig().p_warm
+
+
+@settings(max_examples=20, deadline=None, derandomize=True)
+@given(alpha=st.floats(0.01, 3.0), level=st.floats(1.0, 200.0), seed=st.integers(0, 10_000))
+def test_fitted_dispersion_gives_residuals_a_normal_median(alpha: float, level: float, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    mu = np.full((1, 2000), level)
+    x = rng.negative_binomial(1 / alpha, 1 / (1 + alpha * mu)).astype(float)
+    [fitted] = _fit_dispersion(x, mu, 0.5)
+    z = np.median(np.abs(x - mu) / np.sqrt(mu + fitted * mu**2))
+    # Integer counts make the median a step function: it reaches the normal's median, or Poisson is enough.
+    assert z == pytest.approx(NORMAL_MAD, abs=0.02) or (fitted == 0 and z <= NORMAL_MAD)
+    if level >= 20 and alpha <= 0.3:  # counts far from 0 and mildly skewed: the spread is recovered
+        assert np.sqrt((mu + fitted * mu**2) / (mu + alpha * mu**2))[0, 0] == pytest.approx(1, abs=0.25)

@@ -9,10 +9,12 @@ import pytest
 from sqlalchemy import func, select
 
 from miner import store
+from miner.detect import DetectConfig
 from miner.errors import BadInput
-from miner.incidents import latest_model_version, load_reports, update_incidents
+from miner.incidents import latest_model_version, load_reports, service_configs, update_incidents
 from miner.labels import TYPES
 from miner.post import Post
+from miner.services import load_services
 
 START = datetime(2024, 7, 1, tzinfo=UTC)
 BURST = START + timedelta(days=14, hours=17)
@@ -117,3 +119,27 @@ def test_latest_model_version_and_missing_predictions(engine) -> None:
     _fill(engine, burst_authors=0)
     with engine.connect() as conn:
         assert latest_model_version(conn) == "m1"
+
+
+def test_stored_incidents_say_which_series_fired_and_which_setting_found_them(engine) -> None:
+    _fill(engine)
+    (incident,) = update_incidents(engine, per_service={"free": DetectConfig(false_alarms_per_week=2.0)})[
+        "free"
+    ]
+    assert incident.sensitivity == "2/week" and "feed" in incident.series
+    (row,) = _incidents(engine)
+    assert row.sensitivity == "2/week" and list(row.series) == list(incident.series)
+
+
+def test_the_command_line_setting_beats_the_services_file(tmp_path) -> None:
+    services = tmp_path / "services.toml"
+    services.write_text(
+        '[outage_words]\nfr = ["panne"]\n\n'
+        '[[services]]\nname = "free"\nterms.fr = ["free"]\nsensitivity = "high"\n\n'
+        '[[services]]\nname = "sfr"\nterms.fr = ["sfr"]\n'
+    )
+    catalog, base = load_services(services), DetectConfig()
+    assert {n: c.sensitivity for n, c in service_configs(catalog, base).items()} == {"free": "high"}
+    override = service_configs(catalog, base, 0.25)
+    assert {n: c.sensitivity for n, c in override.items()} == {"free": "low", "sfr": "low"}
+    assert override["free"].freq == base.freq

@@ -88,6 +88,16 @@ BROKEN = [  # (text to replace in VALID, replacement, part of the expected messa
     ('terms.en = ["freebox"]', 'terms.de = ["freebox"]', "terms: unknown key 'de'"),
     ('fr = ["panne", "marche pas"]\nen = ["down", "can\'t"]', "fr = []", "outage_words: needs at least one"),
     ("[[services]]", "[[services]", "not valid TOML"),
+    (
+        'hashtags = ["freebox"]',
+        'hashtags = ["freebox"]\nsensitivity = "loud"',
+        "sensitivity: sensitivity must be low",
+    ),
+    (
+        'hashtags = ["freebox"]',
+        'hashtags = ["freebox"]\nsensitivity = 0',
+        "or false alarms per week in (0, 7], got 0",
+    ),
 ]
 
 
@@ -98,6 +108,13 @@ def test_validation_names_the_offending_value(tmp_path: Path, old: str, new: str
     with pytest.raises(BadInput) as failure:
         load_services(path)
     assert str(failure.value).startswith(str(path)) and message in str(failure.value)
+
+
+@pytest.mark.parametrize(("setting", "rate"), [('"high"', 1.0), ('"Low"', 0.25), ("1.5", 1.5), ("3", 3.0)])
+def test_a_service_sets_its_sensitivity_by_name_or_rate(tmp_path: Path, setting: str, rate: float) -> None:
+    text = VALID.replace('hashtags = ["freebox"]', f'hashtags = ["freebox"]\nsensitivity = {setting}')
+    assert load_services(write(tmp_path, text)).get("free").sensitivity == rate
+    assert load_services(write(tmp_path, VALID)).get("free").sensitivity is None
 
 
 def test_two_services_cannot_share_an_alias(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import func, select
+from sqlalchemy import Column, MetaData, Table, func, select
 
 from miner import store
 from miner.labels import TYPES
@@ -130,6 +130,35 @@ def test_a_version_1_database_is_upgraded_in_place(tmp_path) -> None:
         assert store.current_version(conn) == len(store.MIGRATIONS)
         assert conn.dialect.has_table(conn, "feedback")
         assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 1
+
+
+def test_a_version_2_database_gains_the_incident_series_and_sensitivity(db_url: str) -> None:
+    old = store.create_engine(db_url)
+    before = [c for c in store.incidents.columns if c.name not in {"series", "sensitivity"}]
+    legacy = Table(
+        "incidents",
+        MetaData(),
+        *(Column(c.name, c.type, primary_key=c.primary_key, nullable=c.nullable) for c in before),
+    )
+    with old.begin() as conn:
+        store.metadata.create_all(conn, tables=[store.schema_version, store.posts, store.feedback])
+        store.metadata.create_all(conn, tables=[store.predictions, store.checkpoints])
+        legacy.create(conn)
+        conn.execute(store.schema_version.insert().values(version=2))
+        at = datetime(2024, 7, 19, 18, 5, tzinfo=UTC)
+        row = {"service": "free", "start": at, "detected_at": at, "peak": at, "end": at, "peak_count": 13.0}
+        conn.execute(
+            legacy.insert(),
+            [row | {"expected_at_peak": 0.05, "level": "outage", "model_version": "m1", "updated_at": at}],
+        )
+    old.dispose()
+    engine = store.connect(db_url)
+    with engine.connect() as conn:
+        assert store.current_version(conn) == len(store.MIGRATIONS) == 3
+        stored = conn.execute(select(store.incidents)).one()
+    assert stored.service == "free" and stored.series is None and stored.sensitivity is None
+    store.migrate(engine)  # idempotent
+    engine.dispose()
 
 
 def test_dialects_without_on_conflict_use_the_lookup_path(engine, monkeypatch) -> None:

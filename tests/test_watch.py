@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from sqlalchemy import select
 
 from miner import store
 from miner.alerts import send_alert
@@ -63,7 +64,7 @@ def _quiet(start: datetime, end: datetime, seed: int) -> list[datetime]:
 def test_one_alert_at_start_and_one_at_end(engine, model, server: FakeServer, tmp_path: Path) -> None:
     texts = _outage_texts(model, 30, seed=1)
     services = tmp_path / "services.toml"
-    services.write_text(SERVICES)
+    services.write_text(SERVICES + 'sensitivity = "high"\n')
     catalog = load_services(services)
     mastodon = FakeMastodon(server, tag="freebox")
     mastodon.add(3)
@@ -89,6 +90,10 @@ def test_one_alert_at_start_and_one_at_end(engine, model, server: FakeServer, tm
     assert second.alerts == ["free end"] and second.collected == {"mastodon": 0}
     third = run_cycle(engine, model, catalog, sources=["mastodon"], notify=notify, env=env, now=later)
     assert third.alerts == []
+    low = run_cycle(engine, model, catalog, sources=[], notify=notify, env=env, now=later, sensitivity=0.25)
+    assert low.alerts == [] and low.incidents == 1  # the same incident, found at the command line's setting
+    with engine.connect() as conn:
+        assert conn.execute(select(store.incidents.c.sensitivity)).scalars().all() == ["low"]
 
     received = [json.loads(s.body) for s in server.seen if s.method == "POST" and s.path == "/hook"]
     assert [r["event"] for r in received] == ["start", "end"]
@@ -97,6 +102,7 @@ def test_one_alert_at_start_and_one_at_end(engine, model, server: FakeServer, tm
     assert start["text"] == start["content"] and "free" in start["text"]
     assert len(start["quotes"]) == 2 and all(q in texts for q in start["quotes"])
     assert start["incident"]["peak_count"] >= 5
+    assert start["incident"]["sensitivity"] == "high" and "reports" in start["incident"]["series"]
 
 
 def test_a_failing_source_is_reported_and_the_rest_goes_on(engine, model, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated
@@ -17,7 +18,8 @@ from miner.cli import app
 from miner.detect import DetectConfig, Incident, detect
 from miner.errors import BadInput
 from miner.evaluate import load_series
-from miner.incidents import update_incidents, with_freq
+from miner.incidents import service_configs, update_incidents, with_freq
+from miner.sensitivity import SENSITIVITY_HELP, parse_sensitivity
 from miner.services import load_services
 from miner.sources.records import parse_time
 
@@ -67,16 +69,20 @@ def detect_cmd(
     db_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or sqlite:///data/miner.db).")
     ] = None,
+    sensitivity: Annotated[str | None, typer.Option(help=SENSITIVITY_HELP)] = None,
 ) -> None:
-    """Flag spikes of outage reports as incidents (start, detected_at, peak, end, level, type shares).
+    """Flag spikes of outage reports as incidents (start, detected_at, peak, end, level, type shares, and
+    which series fired: the total or a type).
 
-    Example: miner detect --counts ../shared/data/external/nab-tweets/Twitter_volume_FB.csv --output fb.jsonl
+    Example: miner detect --counts data/nab/Twitter_volume_FB.csv --sensitivity high --output fb.jsonl
     Example: miner detect --db --service free
     """
     if (counts is None) == (not db):
         raise BadInput("give exactly one of --counts FILE or --db")
     config = with_freq(DetectConfig(), freq)
+    rate = None if sensitivity is None else parse_sensitivity(sensitivity)
     if counts is not None:
+        config = config if rate is None else replace(config, false_alarms_per_week=rate)
         incidents = detect(read_counts(counts, config.freq), config)
         _write_incidents(incidents, output)
         console.print(f"{len(incidents)} incidents in {counts}")
@@ -84,9 +90,16 @@ def detect_cmd(
     catalog = load_services(services)
     excluded = {key for s in catalog.services for key in s.official_keys()}
     name = catalog.get(service).name if service else None
+    per_service = service_configs(catalog, config, rate)
     found = update_incidents(
-        store.connect(db_url), service=name, since=_since(since), config=config, excluded_authors=excluded
+        store.connect(db_url),
+        service=name,
+        since=_since(since),
+        config=config,
+        excluded_authors=excluded,
+        per_service=per_service,
     )
     for svc, incidents in sorted(found.items()):
         outages = sum(i.level == "outage" for i in incidents)
-        console.print(f"{svc}: {len(incidents)} incidents ({outages} at outage level)")
+        setting = per_service.get(svc, config).sensitivity
+        console.print(f"{svc}: {len(incidents)} incidents ({outages} at outage level), sensitivity {setting}")

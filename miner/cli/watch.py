@@ -16,6 +16,7 @@ from miner import store
 from miner.alerts import send_alert, webhook_url
 from miner.cli import app
 from miner.errors import BadInput, MinerError
+from miner.sensitivity import SENSITIVITY_HELP, parse_sensitivity
 from miner.services import SOURCES, load_services
 
 console = Console(stderr=True)
@@ -60,6 +61,7 @@ def watch_cmd(
     db_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or data/miner.db).")
     ] = None,
+    sensitivity: Annotated[str | None, typer.Option(help=SENSITIVITY_HELP)] = None,
 ) -> None:
     """Watch every configured service: collect from each usable source, classify new posts, update
     incidents, and post a JSON alert to $MINER_WEBHOOK_URL when an incident starts and when it ends.
@@ -72,6 +74,7 @@ def watch_cmd(
     from miner.watch import run_cycle
 
     pause = _interval(every)
+    rate = None if sensitivity is None else parse_sensitivity(sensitivity)
     catalog = load_services(services)
     chosen = sources or usable_sources()
     engine = store.connect(db_url)
@@ -84,7 +87,7 @@ def watch_cmd(
     )
     try:
         while True:
-            report = run_cycle(engine, classifier, catalog, sources=chosen, notify=notify)
+            report = run_cycle(engine, classifier, catalog, sources=chosen, notify=notify, sensitivity=rate)
             console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z {report.line()}", highlight=False)
             if once:
                 return

@@ -9,12 +9,13 @@ from typing import Any
 import pandas as pd
 
 from miner.breakdown import by_kind, kind_text, report_shares
-from miner.detect import DetectConfig, Incident, status
+from miner.detect import TOTAL, DetectConfig, Incident, status
 from miner.labels import KIND_TITLES, KINDS
 
 # Incidents are stored with bin labels; the detector's bin tells where the last bin ends.
 INCIDENT_BIN = pd.Timedelta(DetectConfig().freq)
 TOP_TYPES = 3
+NOT_RECORDED = "not recorded"  # incidents stored before the store kept their series and sensitivity
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,26 @@ def local_time(stamp: pd.Timestamp, tz: str) -> str:
     return stamp.tz_convert(tz).strftime("%Y-%m-%d %H:%M %Z")
 
 
+def series_text(series: Any) -> str:
+    """The count series that fired, for people: "all reports", "dm", "all reports, dm"."""
+    if not isinstance(series, list | tuple) or not series:
+        return NOT_RECORDED
+    return ", ".join("all reports" if name == TOTAL else str(name) for name in series)
+
+
+def sensitivity_text(setting: Any) -> str:
+    """The sensitivity that found an incident ("normal", "2/week")."""
+    return setting if isinstance(setting, str) and setting else NOT_RECORDED
+
+
+def incident_origin(row: Any) -> str:
+    """What found an incident, as a clause: "found by dm at normal sensitivity" ("" when not recorded)."""
+    series, setting = series_text(row["series"]), sensitivity_text(row["sensitivity"])
+    if NOT_RECORDED in (series, setting):
+        return ""
+    return f"found by {series} at {setting} sensitivity"
+
+
 def incident_table(incidents: pd.DataFrame, tz: str) -> pd.DataFrame:
     """The history table, one row per incident in the order given, times in `tz`."""
     ends = incidents["end"] + INCIDENT_BIN
@@ -101,6 +122,8 @@ def incident_table(incidents: pd.DataFrame, tz: str) -> pd.DataFrame:
             "level": incidents["level"].to_numpy(),
             "peak reports": incidents["peak_count"].astype(int).to_numpy(),
             "expected": incidents["expected_at_peak"].round(1).to_numpy(),
+            "fired on": [series_text(v) for v in incidents["series"]],
+            "sensitivity": [sensitivity_text(v) for v in incidents["sensitivity"]],
             **{
                 KIND_TITLES[kind].lower(): [kind_text(s or {}, kind, TOP_TYPES) for s in shares]
                 for kind in KINDS
@@ -114,6 +137,8 @@ def incidents_export(incidents: pd.DataFrame) -> pd.DataFrame:
     (`what_shares`, `where_shares`: share of the incident's reports naming each type)."""
     split = [by_kind(s or {}) for s in incidents["type_shares"]]
     columns = {f"{kind}_shares": [json.dumps(s[kind]) for s in split] for kind in KINDS}
+    series = incidents["series"]
+    columns["series"] = [json.dumps(list(s)) if isinstance(s, list | tuple) else None for s in series]
     return incidents.drop(columns="type_shares").assign(**columns)
 
 

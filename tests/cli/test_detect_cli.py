@@ -23,6 +23,25 @@ def test_counts_csv_to_jsonl(run_cli, tmp_path: Path) -> None:
     assert first["start"] <= first["detected_at"] <= first["end"] and first["start"].endswith("+00:00")
 
 
+def test_sensitivity_trades_misses_for_false_alarms(run_cli, tmp_path: Path) -> None:
+    found = {}
+    for setting in ("low", "high", "3"):
+        out = tmp_path / f"{setting}.jsonl"
+        result = run_cli(
+            "detect",
+            "--counts",
+            str(NAB / "Twitter_volume_AAPL.csv"),
+            "--sensitivity",
+            setting,
+            "--output",
+            str(out),
+        )
+        assert result.code == 0, result.err
+        found[setting] = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(found["low"]) < len(found["high"]) < len(found["3"])
+    assert {i["sensitivity"] for i in found["high"]} == {"high"} and found["3"][0]["sensitivity"] == "3/week"
+
+
 def test_coarser_bins_change_the_series(run_cli, tmp_path: Path) -> None:
     csv = tmp_path / "c.csv"
     rows = [
@@ -49,7 +68,7 @@ def test_db_mode_stores_incidents_once(run_cli, engine, db_url: str, tmp_path: P
             "detect", "--db", "--service", "freebox", "--services", str(services), "--db-url", db_url
         )
         assert result.code == 0, result.err
-        assert "free: 1 incidents" in result.err
+        assert "free: 1 incidents" in result.err and "sensitivity normal" in result.err
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(store.incidents)).scalar() == 1
 
@@ -60,6 +79,9 @@ def test_usage_errors_are_one_line(run_cli, tmp_path: Path) -> None:
     assert result.code == 2 and "no such file" in result.err
     result = run_cli("detect", "--counts", str(tmp_path / "none.csv"), "--freq", "soon")
     assert result.code == 2 and "--freq must be a duration" in result.err
+    result = run_cli("detect", "--counts", str(NAB / "Twitter_volume_FB.csv"), "--sensitivity", "loud")
+    assert result.code == 2 and result.err.startswith("error: sensitivity must be low, normal, high or")
+    assert len(result.err.strip().splitlines()) == 1
     bad = tmp_path / "bad.csv"
     bad.write_text("when,count\n2024-01-01,3\n")
     result = run_cli("detect", "--counts", str(bad))

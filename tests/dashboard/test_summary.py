@@ -10,6 +10,7 @@ import pytest
 from miner.dashboard.summary import (
     current_status,
     duration_text,
+    incident_origin,
     incident_table,
     incidents_export,
     kind_shares,
@@ -36,6 +37,8 @@ def incidents(*rows: tuple[str, int, int, str]) -> pd.DataFrame:
                 level,
                 T + pd.Timedelta(start) + pd.Timedelta(minutes=delay) if level == "outage" else pd.NaT,
                 {"app": 0.75, "login": 0.25},
+                ["reports", "app"] if i == 0 else None,
+                "normal" if i == 0 else None,
             )
             for i, (start, delay, length, level) in enumerate(rows)
         ],
@@ -50,6 +53,8 @@ def incidents(*rows: tuple[str, int, int, str]) -> pd.DataFrame:
             "level",
             "escalated_at",
             "type_shares",
+            "series",
+            "sensitivity",
         ],
     )
     stamps = ("start", "detected_at", "peak", "end", "escalated_at")
@@ -126,11 +131,25 @@ def test_incident_table_in_local_time() -> None:
         "expected": 1.2,
         "what fails": "login 25 %",
         "where it is seen": "app 75 %",
+        "fired on": "all reports, app",
+        "sensitivity": "normal",
     }
 
 
 def test_incident_export_has_one_share_column_per_kind() -> None:
-    exported = incidents_export(incidents(("0min", 10, 30, "outage")))
+    exported = incidents_export(incidents(("0min", 10, 30, "outage"), ("2h", 5, 10, "possible")))
     assert "type_shares" not in exported.columns
+    assert json.loads(exported["series"].iloc[0]) == ["reports", "app"]
+    assert pd.isna(exported["series"].iloc[1])
+    assert exported["sensitivity"].iloc[0] == "normal" and pd.isna(exported["sensitivity"].iloc[1])
     assert json.loads(exported["what_shares"].iloc[0]) == {"login": 0.25}
     assert json.loads(exported["where_shares"].iloc[0]) == {"app": 0.75}
+
+
+def test_incidents_found_before_the_store_kept_their_origin_say_so() -> None:
+    frame = incidents(("0min", 10, 30, "outage"), ("2h", 5, 10, "possible"))
+    table = incident_table(frame, "UTC")
+    assert list(table["fired on"]) == ["all reports, app", "not recorded"]
+    assert list(table["sensitivity"]) == ["normal", "not recorded"]
+    assert incident_origin(frame.iloc[0]) == "found by all reports, app at normal sensitivity"
+    assert incident_origin(frame.iloc[1]) == ""
