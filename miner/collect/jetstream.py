@@ -340,8 +340,7 @@ class Jetstream:
     def _background(self, **run_options: Any) -> None:
         try:
             self.run(**run_options)
-        except Exception as exc:  # kept for the caller, who reports it in one line
-            log.error("jetstream stopped: %s", exc)
+        except Exception as exc:  # kept for the caller (`wait` re-raises it), who reports it in one line
             self.error = exc
 
     def _client_options(self) -> dict[str, Any]:

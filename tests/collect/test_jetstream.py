@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from sqlalchemy import Engine, select
@@ -31,6 +31,7 @@ from miner.match import Matcher
 from miner.services import Catalog, load_services
 from miner.sources.records import Rejected
 from tests.collect.jetstream_fake import FakeJetstream, Frame, closed_port_url, micros, post_frame, recorded
+from tests.collect.test_cli import run_cli
 
 # The services the recording talks about, with the shipped outage words that matter here.
 SERVICES = """
@@ -75,6 +76,7 @@ terms.en = ["netflix"]
 
 [[services]]
 name = "free"
+aliases = ["freebox"]
 terms.fr = ["freebox"]
 terms.en = ["freebox"]
 
@@ -102,6 +104,7 @@ EXPECTED = {
 }
 # Cut mid-JSON, a JSON array, a create without its record, an unparseable createdAt, no time_us.
 RECORDED_REJECTS = 5
+T = TypeVar("T")
 
 
 @pytest.fixture(scope="module")
@@ -155,6 +158,15 @@ def kept(engine: Engine) -> set[tuple[str, str, str]]:
 def checkpoint(engine: Engine) -> dict[str, Any]:
     with engine.connect() as conn:
         return store.load_checkpoint(conn, CHECKPOINT_SOURCE, "app.bsky.feed.post")
+
+
+def at(url: str, read: Callable[[Engine], T]) -> T:
+    """`read` on the database at `url` (what a CLI run left there)."""
+    engine = store.connect(url)
+    try:
+        return read(engine)
+    finally:
+        engine.dispose()
 
 
 def recorded_event(frames: list[Frame], text: str) -> dict[str, Any]:
@@ -325,3 +337,54 @@ def test_the_live_line() -> None:
     assert status_line(late, late, 10, now).endswith(
         "stored 4 · 3 min 05 s behind · 2 rejected · 1 reconnects"
     )
+
+
+def test_collect_jetstream_end_to_end(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    jetstream: FakeJetstream,
+    services_file: Path,
+    db_url: str,
+) -> None:
+    monkeypatch.setenv("JETSTREAM_URL", f" {jetstream.url} ")
+    args = ["collect", "jetstream", "--services", str(services_file), "--db-url", db_url]
+    code, err = run_cli(capsys, *args)
+    assert code == 0, err
+    said = " ".join(err.split())
+    assert "Jetstream summary" in said and "rejected a frame: frame is not JSON" in said  # one line each
+    assert at(db_url, kept) == EXPECTED
+    saved = at(db_url, checkpoint)["time_us"]
+    code, err = run_cli(capsys, *args)  # a second run resumes at the cursor: nothing new to store
+    assert code == 0, err
+    assert jetstream.cursors()[1] == saved - REWIND_US
+    assert at(db_url, kept) == EXPECTED
+
+
+def test_collect_jetstream_for_one_service(
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    jetstream: FakeJetstream,
+    services_file: Path,
+    sqlite_url: str,
+) -> None:
+    monkeypatch.setenv("JETSTREAM_URL", jetstream.url)
+    code, err = run_cli(
+        capsys, "collect", "jetstream", "--service", "freebox", "--services", str(services_file),
+        "--db-url", sqlite_url,
+    )  # fmt: skip
+    assert code == 0, err
+    assert {service for service, _, _ in at(sqlite_url, kept)} == {"free"}
+
+
+def test_collect_jetstream_with_every_host_down_is_one_line(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, services_file: Path, sqlite_url: str
+) -> None:
+    monkeypatch.setenv("JETSTREAM_URL", closed_port_url())
+    monkeypatch.setattr("miner.collect.policy.RetryPolicy.backoff", lambda self, attempt: 0.0)
+    code, err = run_cli(
+        capsys, "collect", "jetstream", "--services", str(services_file), "--db-url", sqlite_url
+    )
+    assert code == 2
+    last = err.splitlines()[-1]  # after the retries' warnings
+    assert last.startswith("error: jetstream: ws://127.0.0.1:") and last.endswith("5 failed connections)")
+    assert "Traceback" not in err
