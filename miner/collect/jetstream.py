@@ -298,10 +298,10 @@ class Jetstream:
                 with connect(subscribe_url(host, self._from()), **self._client_options()) as ws:
                     self._read(ws, until_us, max_posts)
             except (OSError, TimeoutError, WebSocketException) as exc:
-                self._flush()
+                self.flush()
                 failures = 1 if self.counters.events > read else failures + 1
                 self._reconnect(host, exc, failures, attempts)
-        self._flush()
+        self.flush()
         return self.snapshot()
 
     def start(self, **run_options: Any) -> None:
@@ -397,16 +397,16 @@ class Jetstream:
                     raise TimeoutError(f"no event for {STALL_SECONDS:.0f} s") from None
             else:
                 last_frame = time.monotonic()
-                self._take(frame)
+                self.take(frame)
             if (
                 len(self._pending) >= self.flush_posts
                 or time.monotonic() >= self._flushed_at + self.flush_seconds
             ):
-                self._flush()
+                self.flush()
 
     # -- events ---------------------------------------------------------------------------------------
 
-    def _take(self, frame: str | bytes) -> None:
+    def take(self, frame: str | bytes) -> None:
         """One frame: the cursor moves past it; a matched post joins the pending ones."""
         counters = self.counters
         counters.events += 1
@@ -439,7 +439,7 @@ class Jetstream:
         where = "a frame" if time_us is None else f"the event at time_us {time_us}"
         log.warning("jetstream: rejected %s: %s", where, exc)
 
-    def _flush(self) -> None:
+    def flush(self) -> None:
         """Store the pending posts and the cursor in one transaction."""
         cursor = self.counters.cursor
         self._flushed_at = time.monotonic()
