@@ -56,11 +56,13 @@ def hourly(reports: pd.Series, step: pd.Timedelta) -> pd.Series:
     return pd.Series(summed.to_numpy(), index=pd.DatetimeIndex(starts), name="reports")
 
 
-def standing(service: str, display: str, band: pd.DataFrame, step: pd.Timedelta, status: Status) -> Standing:
-    """A service's line from its day of counts with the expected level (`with_band`; empty: no posts)."""
+def standing(service: str, display: str, band: pd.DataFrame, span: Span, status: Status) -> Standing:
+    """A service's line from its counts over `span` with the expected level (`with_band`, which starts at
+    the service's first post; empty: no posts). The trend covers the whole span, zero before that post."""
     if band.empty:
         return Standing(service, display, status, 0, 0.0, pd.Series(dtype="int64"), None, 0.0)
-    last = band.iloc[-max(1, int(LAST_HOUR / step)) :]
+    last = band.iloc[-max(1, int(LAST_HOUR / span.step)) :]
+    bins = pd.date_range(span.start, span.end - span.step, freq=span.step)
     day = int(band["reports"].sum())
     types = band[[t for t in TYPES if t in band.columns]].sum()
     top = str(types.idxmax()) if day and len(types) and types.max() > 0 else None
@@ -70,7 +72,7 @@ def standing(service: str, display: str, band: pd.DataFrame, step: pd.Timedelta,
         status=status,
         reports=int(last["reports"].sum()),
         usual=float(last["expected"].fillna(0).sum()),
-        trend=hourly(band["reports"].astype("int64"), step),
+        trend=hourly(band["reports"].reindex(bins, fill_value=0).astype("int64"), span.step),
         top_type=top,
         top_share=float(types[top] / day) if top else 0.0,
     )
@@ -105,7 +107,7 @@ def standings(
             name,
             display,
             _band(conn, name, version, span),
-            span.step,
+            span,
             current_status(queries.service_incidents(conn, name, version), now),
         )
         for name, display in named.items()

@@ -11,11 +11,13 @@ from sqlalchemy import Engine
 
 from miner.dashboard.overview import Standing, hourly, rank, standing, standings
 from miner.dashboard.summary import Status
+from miner.dashboard.timeline import Span
 from miner.labels import TYPES
 from tests.dashboard import sample
 
 STEP = pd.Timedelta(minutes=5)
 END = pd.Timestamp("2024-06-10 11:05", tz="UTC")
+DAY = Span(END - pd.Timedelta(days=1), END, STEP)
 
 
 def band(reports: list[int], expected: float = 0.5, **types: list[int]) -> pd.DataFrame:
@@ -39,15 +41,21 @@ def test_hourly_sums_keep_every_report_and_end_with_the_last_hour(counts: list[i
 def test_a_service_line_reads_the_last_hour_the_usual_level_and_the_top_type() -> None:
     day = [1] * 276 + [4] * 12
     app = [0] * 276 + [3] * 12
-    line = standing("free", "Free", band(day, expected=0.25, app=app), STEP, Status("outage", END))
+    line = standing("free", "Free", band(day, expected=0.25, app=app), DAY, Status("outage", END))
     assert (line.reports, line.usual) == (48, 3.0)  # 12 bins of 4 against 12 x 0.25
     assert line.ratio == 49 / 4
     assert line.top_type == "app" and line.top_share == 36 / (276 + 48)
     assert line.trend.tolist() == [12] * 23 + [48]
 
 
+def test_a_service_new_today_has_a_whole_day_of_trend() -> None:
+    line = standing("sfr", "SFR", band([2] * 30, expected=0.1), DAY, Status("ok", None))
+    assert len(line.trend) == 24 and line.trend.index[0] == DAY.start
+    assert line.trend.tolist() == [0] * 21 + [12, 24, 24] and line.reports == 24
+
+
 def test_a_service_without_posts_has_an_empty_line() -> None:
-    line = standing("sfr", "SFR", pd.DataFrame(), STEP, Status("ok", None))
+    line = standing("sfr", "SFR", pd.DataFrame(), DAY, Status("ok", None))
     assert (line.reports, line.usual, line.top_type, line.trend.empty, line.ratio) == (
         0,
         0.0,
