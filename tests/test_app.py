@@ -252,8 +252,13 @@ def _wait_for_server(port: int, server: subprocess.Popen, limit: float = 60) -> 
 
 
 @contextmanager
-def dashboard_server(db_url: str) -> Iterator[int]:
-    """`streamlit run app.py` on a free local port, reading `db_url`; yields the port, stops it after."""
+def sample_dashboard(tmp_path: Path) -> Iterator[int]:
+    """`streamlit run app.py` on a free local port, reading the sample in a SQLite store (the AppTest tests
+    cover PostgreSQL); yields the port, stops the server after."""
+    db_url = f"sqlite:///{tmp_path / 'miner.db'}"
+    filled = store.connect(db_url)
+    sample.fill(filled)
+    filled.dispose()
     port = _free_port()
     server = subprocess.Popen(
         [
@@ -291,11 +296,7 @@ def test_dashboard_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
     """One real run (SQLite only: the AppTest tests above cover PostgreSQL)."""
     from playwright.sync_api import sync_playwright
 
-    url = f"sqlite:///{tmp_path / 'miner.db'}"
-    filled = store.connect(url)
-    sample.fill(filled)
-    filled.dispose()
-    with dashboard_server(url) as port, sync_playwright() as pw:
+    with sample_dashboard(tmp_path) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         dialogs: list[str] = []

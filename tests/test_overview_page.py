@@ -10,22 +10,14 @@ import streamlit as st
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from miner import store
 from miner.dashboard.quotes import escape_markdown
 from miner.services import load_services
 from tests.dashboard import sample
-from tests.test_app import APP, CHROMIUM_ARGS, dashboard_server
+from tests.test_app import APP, CHROMIUM_ARGS, filled, sample_dashboard  # noqa: F401 (filled: a fixture)
 
 PAGE = "pages/overview.py"
 
 pytestmark = pytest.mark.usefixtures("fresh_streamlit_caches")
-
-
-@pytest.fixture
-def filled(engine: Engine, db_url: str, monkeypatch: pytest.MonkeyPatch) -> str:
-    sample.fill(engine)
-    monkeypatch.setenv("MINER_DB_URL", db_url)
-    return db_url
 
 
 def open_page() -> AppTest:
@@ -43,7 +35,8 @@ def links(app: AppTest) -> list[tuple[str, str]]:
     return [(link.proto.label, link.proto.query_string) for link in app.get("page_link")]
 
 
-def test_every_watched_service_links_to_its_page_worst_first(filled: str) -> None:
+@pytest.mark.usefixtures("filled")
+def test_every_watched_service_links_to_its_page_worst_first() -> None:
     app = open_page()
     assert app.title[0].value == "What is down now"
     catalog = load_services()
@@ -60,8 +53,9 @@ def test_every_watched_service_links_to_its_page_worst_first(filled: str) -> Non
     assert [c.value for c in app.caption].count("no posts yet") == len(catalog.services) - 2
 
 
+@pytest.mark.usefixtures("filled")
 def test_a_service_only_the_store_knows_is_listed_too(
-    filled: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     services = tmp_path / "services.toml"
     services.write_text('[outage_words]\nfr = ["panne"]\n\n[[services]]\nname = "sfr"\nterms.fr = ["sfr"]\n')
@@ -73,8 +67,9 @@ def test_a_service_only_the_store_knows_is_listed_too(
     ]
 
 
+@pytest.mark.usefixtures("filled")
 def test_a_broken_services_file_is_said_and_the_stored_services_shown(
-    filled: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("MINER_SERVICES", str(tmp_path / "missing.toml"))
     app = open_page()
@@ -98,11 +93,7 @@ def test_overview_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
     """From the service page to the overview (the sidebar link) and on to another service by its link."""
     from playwright.sync_api import sync_playwright
 
-    url = f"sqlite:///{tmp_path / 'miner.db'}"
-    filled = store.connect(url)
-    sample.fill(filled)
-    filled.dispose()
-    with dashboard_server(url) as port, sync_playwright() as pw:
+    with sample_dashboard(tmp_path) as port, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(f"http://127.0.0.1:{port}/")

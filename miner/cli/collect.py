@@ -127,7 +127,8 @@ def collect_cmd(
     since: Annotated[
         str | None,
         typer.Option(
-            help="Skip posts older than this (ISO 8601, e.g. 2024-05-01); a first run goes back 7 days."
+            help="Skip posts older than this (ISO 8601, e.g. 2024-05-01); a first run goes back 7 days "
+            "(jetstream: 1 hour)."
         ),
     ] = None,
     max_posts: Annotated[
@@ -140,7 +141,8 @@ def collect_cmd(
         str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or sqlite:///data/miner.db).")
     ] = None,
 ) -> None:
-    """Collect recent posts about one service and store them, resuming where the last run stopped.
+    """Collect recent posts about one service (jetstream: every service) and store them, resuming where
+    the last run stopped.
 
     Credentials come from the environment and are never stored or logged:
 

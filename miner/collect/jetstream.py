@@ -76,8 +76,8 @@ REWIND_US = 5_000_000
 FIRST_LOOKBACK = timedelta(hours=1)
 # Events larger than this are dropped by the server (maxMessageSizeBytes); posts are a few kB at most.
 MAX_EVENT_BYTES = 256 * 1024
-# The client's own cap per frame (above the server's, whose limit counts the record, not the envelope),
-# and how many frames it buffers before TCP pushes back: together they bound the client's memory.
+# The client's own cap per frame (well above the server's, so an event at that limit still fits with its
+# envelope), and how many frames it buffers before TCP pushes back: together they bound its memory.
 MAX_FRAME_BYTES = 1024 * 1024
 MAX_QUEUE = 64
 # The firehose carries tens of posts a second: this long without a frame means a stuck connection.
@@ -87,6 +87,9 @@ CLOSE_TIMEOUT = 2.0  # leaving politely must not delay a stop
 # A time_us this far ahead of our clock is garbage: saved as the cursor, it would skip what lies between.
 MAX_AHEAD_US = 10 * 60 * 1_000_000
 MIN_TIME_US = 946_684_800_000_000  # 2000-01-01: no event is older
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# The live line says "live" within this lag of the clock: replays and reconnections lag more.
+LIVE_LAG = timedelta(seconds=10)
 
 
 @dataclass(slots=True)
@@ -114,7 +117,7 @@ def status_line(before: Counters, after: Counters, seconds: float, now: datetime
     lag = ""
     if after.cursor is not None:
         behind = now - _instant(after.cursor)
-        lag = f" · {_duration(behind)} behind" if behind >= timedelta(seconds=10) else " · live"
+        lag = f" · {_duration(behind)} behind" if behind >= LIVE_LAG else " · live"
     problems = f" · {after.rejected:,} rejected" if after.rejected else ""
     problems += f" · {after.reconnects:,} reconnects" if after.reconnects else ""
     return (
@@ -135,11 +138,12 @@ def _duration(length: timedelta) -> str:
 
 
 def _instant(time_us: int) -> datetime:
-    return datetime.fromtimestamp(time_us / 1_000_000, tz=UTC)
+    return EPOCH + timedelta(microseconds=time_us)
 
 
 def _micros(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
+    """Microseconds since 1970, exactly (through floats, a microsecond may be lost)."""
+    return (moment - EPOCH) // timedelta(microseconds=1)
 
 
 # --- frames -----------------------------------------------------------------------------------------
@@ -287,8 +291,8 @@ class Jetstream:
         attempts: int | None = None,
     ) -> Counters:
         """Listen until the stream reaches `until`, `max_posts` posts matched or `stop()`; resumes from
-        the saved cursor, else from `since`, else FIRST_LOOKBACK ago. Gives up after `attempts` failed
-        connections in a row (SourceError); None retries for ever."""
+        the saved cursor (or `since` when later), else from `since`, else FIRST_LOOKBACK ago. Gives up
+        after `attempts` failed connections in a row (SourceError); None retries for ever."""
         self._resume(since)
         until_us = None if until is None else _micros(until)
         failures = 0
@@ -359,8 +363,10 @@ class Jetstream:
         if isinstance(saved, int) and not isinstance(saved, bool):
             self._saved = self.counters.cursor = saved
             self._host = self.hosts.index(state["host"]) if state.get("host") in self.hosts else 0
-        else:
-            self._origin = _micros(since or datetime.now(UTC) - FIRST_LOOKBACK)
+        start = None if since is None else _micros(since)
+        if self.counters.cursor is None or (start is not None and start > self.counters.cursor):
+            self.counters.cursor = None  # nothing read yet, or nothing worth reading before `since`
+            self._origin = start if start is not None else _micros(datetime.now(UTC) - FIRST_LOOKBACK)
 
     def _from(self) -> int:
         """Where the next connection starts: a little before the last event read, else the origin."""

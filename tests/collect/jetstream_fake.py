@@ -39,7 +39,7 @@ class Frame:
 
 
 def micros(moment: datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
+    return (moment - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
 
 
 def recorded(end: datetime | None = None) -> list[Frame]:

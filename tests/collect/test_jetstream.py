@@ -220,6 +220,17 @@ def test_a_second_run_resumes_from_the_saved_cursor(
     assert again.stored == 6  # the first run's three, replayed by the rewind, are not stored again
 
 
+def test_since_skips_what_is_older_even_after_a_saved_cursor(
+    sqlite_engine: Engine, catalog: Catalog, jetstream: FakeJetstream, frames: list[Frame]
+) -> None:
+    listener(sqlite_engine, catalog, jetstream.url).run(max_posts=1, attempts=2)
+    twitter = recorded_event(frames, "lol twitter is down")
+    since = datetime.fromtimestamp(twitter["time_us"] / 1e6, tz=UTC)
+    listener(sqlite_engine, catalog, jetstream.url).run(since=since, until=datetime.now(UTC), attempts=2)
+    assert jetstream.cursors()[1] == micros(since)  # later than the saved cursor: from there exactly
+    assert {service for service, _, _ in kept(sqlite_engine)} == {"free", "x", "spotify", "orange"}
+
+
 def test_a_dropped_connection_resumes_from_the_cursor_on_the_next_host(
     sqlite_engine: Engine, catalog: Catalog, jetstream: FakeJetstream, second: FakeJetstream
 ) -> None:
