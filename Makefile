@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 DEMO := data/demo
 
-.PHONY: run test lint demo bench clean
+.PHONY: run live test lint demo bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,15 @@ demo: $(VENV)/.runtime
 run: demo
 	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true
 
+# No account needed: listen to Bluesky's live stream (Jetstream) for the services of data/services.toml in
+# the background (log in data/live.log), with the dashboard in the foreground; Ctrl-C stops both.
+live: $(VENV)/.runtime
+	@mkdir -p data
+	$(BIN)/miner watch --source jetstream --every 1m >> data/live.log 2>&1 & watcher=$$!; \
+	trap 'kill $$watcher 2>/dev/null' EXIT INT TERM; \
+	echo "listening to Bluesky (log: data/live.log); what is down now: http://127.0.0.1:8501/overview"; \
+	$(BIN)/streamlit run app.py --server.address 127.0.0.1 --server.port 8501 --server.headless true
+
 lint: $(VENV)/.dev
 	$(BIN)/ruff check .
 
@@ -38,4 +47,4 @@ bench: $(VENV)/.dev
 	for b in bench/*.py; do $(BIN)/python $$b || exit 1; done
 
 clean:
-	rm -rf $(VENV) data/miner.db data/miner.db-wal data/miner.db-shm
+	rm -rf $(VENV) data/miner.db data/miner.db-wal data/miner.db-shm data/live.log

@@ -15,6 +15,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from miner.classify import load_model
 from miner.crossval import FALSE_ALARM_COST, RATES, CrossValidation, cross_validate, devday_series
 from miner.detect import DetectConfig
 from miner.evaluate import Labelled, classified_store, free_series, nab_series
@@ -26,7 +27,7 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 def labelled() -> list[Labelled]:
     """Every labelled series the repository holds."""
     with tempfile.TemporaryDirectory() as tmp:
-        engine = classified_store(DATA / "demo" / "free-fr.csv.gz", f"sqlite:///{tmp}/free.db")
+        engine = classified_store(DATA / "demo" / "free-fr.csv.gz", f"sqlite:///{tmp}/free.db", load_model())
         free = free_series(engine)
         engine.dispose()
     return [*nab_series(DATA / "nab"), free, devday_series(DATA / "devday" / "x-outage-day.jsonl")]

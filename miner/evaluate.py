@@ -158,16 +158,16 @@ FREE_OUTAGE = (pd.Timestamp("2024-07-19 17:00", tz="UTC"), pd.Timestamp("2024-07
 FREE_NEWS_DAY = (pd.Timestamp("2024-10-22 00:00", tz="UTC"), pd.Timestamp("2024-10-23 00:00", tz="UTC"))
 
 
-def classified_store(csv: Path, db_url: str, model_dir: Path | None = None) -> Engine:
-    """A store at `db_url` (it should be fresh) holding the Free posts, classified by the model."""
+def classified_store(path: Path, db_url: str, model: OutageModel, service: str = "free") -> Engine:
+    """A store at `db_url` (it should be fresh) holding a file's posts as X posts of `service`, classified
+    by the model."""
     from miner.batch import classify_stored
-    from miner.classify import load_model
     from miner.ingest import import_file
     from miner.sources.records import ColumnMap
 
     engine = store.connect(db_url)
-    import_file(engine, csv, ColumnMap(source="x", service="free"))
-    classify_stored(engine, load_model(model_dir))
+    import_file(engine, path, ColumnMap(source="x", service=service))
+    classify_stored(engine, model)
     return engine
 
 
@@ -206,7 +206,9 @@ def evaluate_free(
     """Import the Free posts, classify them, detect incidents (official accounts excluded) and score
     them against the known outage and news day. `db_url` should be a fresh database."""
     config = config or DetectConfig()
-    engine = classified_store(csv, db_url, model_dir)
+    from miner.classify import load_model
+
+    engine = classified_store(csv, db_url, load_model(model_dir))
     excluded = load_services().get("free").official_keys()
     incidents = update_incidents(engine, config=config, excluded_authors=excluded)["free"]
     series = free_series(engine, config)
@@ -275,21 +277,15 @@ def read_day(day_file: Path) -> pd.DataFrame:
     return day.assign(created_at=pd.to_datetime(day["created_at"], utc=True))
 
 
-def evaluate_day(path: Path, db_url: str, model: OutageModel) -> dict[str, Any]:
+def evaluate_day(
+    path: Path, db_url: str, model: OutageModel, config: DetectConfig | None = None
+) -> dict[str, Any]:
     """A labelled day of posts (JSONL with `id`, `created_at`, `text`, `types`, `phase`; see data/devday)
     through the product: import, classify, detect. Scores outage F1 (overall and per language) and, over the
     labelled outage phase, each type's share of reports as predicted against as labelled."""
-    from miner import store
-    from miner.batch import classify_stored
-    from miner.incidents import update_incidents
-    from miner.ingest import import_file
-    from miner.sources.records import ColumnMap
-
     truth = read_day(path)
-    engine = store.connect(db_url)
-    import_file(engine, path, ColumnMap(source="x", service="x"))
-    classify_stored(engine, model)
-    incidents = update_incidents(engine)["x"]
+    engine = classified_store(path, db_url, model, service="x")
+    incidents = update_incidents(engine, config=config)["x"]
     predicted = _stored_types(engine).reindex(truth["id"])
     outage = truth[truth["phase"] == "outage"]["created_at"]
     window = (truth["created_at"] >= outage.min()) & (truth["created_at"] <= outage.max())
@@ -306,11 +302,10 @@ def evaluate_day(path: Path, db_url: str, model: OutageModel) -> dict[str, Any]:
     return {"outage_f1": f1, "shares": shares, "incident": hits[0].to_dict() if hits else None}
 
 
-def _stored_types(engine: Any) -> pd.Series:
+def _stored_types(engine: Engine) -> pd.Series:
     """Each stored post's predicted types ([] when not an outage report), by post id."""
     from sqlalchemy import and_, select
 
-    from miner import store
     from miner.labels import TYPES
 
     p, r = store.posts, store.predictions
@@ -382,33 +377,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     free.add_argument(
         "--model", type=Path, default=None, help="model version folder (default models/DEFAULT)"
     )
-<<<<<<< HEAD
     day = sub.add_parser("day", help="a labelled day of posts: outage F1 and type shares during the outage")
     day.add_argument("path", type=Path, help="the day's JSONL (e.g. data/devday/x-outage-day.jsonl)")
     day.add_argument("--model", type=Path, default=None, help="model version folder (default models/DEFAULT)")
-=======
-    for command in (nab, free):
+    for command in (nab, free, day):
         command.add_argument(
             "--sensitivity", default="normal", help="low, normal (default), high, or false alarms per week"
         )
->>>>>>> issue16
     args = parser.parse_args(argv)
     try:
         config = DetectConfig(false_alarms_per_week=parse_sensitivity(args.sensitivity))
         if args.benchmark == "nab":
-<<<<<<< HEAD
-            print(format_report(evaluate_nab(args.path)))
-        elif args.benchmark == "day":
-            if not args.path.is_file():
-                raise BadInput(f"{args.path}: no such file")
-            with tempfile.TemporaryDirectory() as tmp:
-                from miner.classify import load_model
-
-                model = load_model(args.model)
-                print(format_day(evaluate_day(args.path, f"sqlite:///{tmp}/day.db", model)))
-=======
             print(format_report(evaluate_nab(args.path, config)))
->>>>>>> issue16
+        elif args.benchmark == "day":
+            from miner.classify import load_model
+
+            with tempfile.TemporaryDirectory() as tmp:
+                model = load_model(args.model)
+                print(format_day(evaluate_day(args.path, f"sqlite:///{tmp}/day.db", model, config)))
         else:
             csv = args.path / "posts.csv" if args.path.is_dir() else args.path
             if not csv.is_file():

@@ -269,12 +269,16 @@ def _pack(tokens: list[str], fits: Callable[[list[str]], bool]) -> list[list[str
     return groups
 
 
+def text_terms(service: Service, lang: str) -> list[str]:
+    """The terms of `lang` that are searched as text: '@' terms are X mentions, for X only."""
+    return [term for term in _unique(service.terms[lang]) if not term.startswith("@")]
+
+
 def phrase_queries(service: Service, outage_words: dict[str, tuple[str, ...]]) -> list[Query]:
-    """One query per (term, outage word) of each language; '@' terms are X mentions and are skipped."""
+    """One query per (term, outage word) of each language (`text_terms` x the language's words)."""
     return [
         Query(service.name, f"{quote(term)} {quote(word)}", lang)
         for lang in LANGS
-        for term in _unique(service.terms[lang])
-        if not term.startswith("@")
+        for term in text_terms(service, lang)
         for word in outage_words[lang]
     ]

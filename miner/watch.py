@@ -20,6 +20,7 @@ from miner import store
 from miner.alerts import Event, alert_payload
 from miner.batch import classify_stored
 from miner.classify import OutageModel
+from miner.collect.jetstream import JETSTREAM, Jetstream
 from miner.collect.run import build_collectors, collect_queries
 from miner.detect import DetectConfig, Incident
 from miner.errors import MinerError
@@ -135,14 +136,18 @@ def run_cycle(
     now: datetime | None = None,
     config: DetectConfig | None = None,
     sensitivity: float | None = None,
+    stream: Jetstream | None = None,
 ) -> CycleReport:
     """One watch cycle; `now` and `env` are injectable so tests replay time and point at local servers.
 
-    Each service is watched at its sensitivity from the services file, or at `sensitivity` if given."""
+    Each service is watched at its sensitivity from the services file, or at `sensitivity` if given.
+    A `stream` stores posts on its own (in its thread): the cycle counts what it stored since the last."""
     config = config or DetectConfig()
     now = now or datetime.now(UTC)
     report = CycleReport()
     collect_sources(engine, catalog, sources, env, report)
+    if stream is not None:
+        report.collected[JETSTREAM] = stream.take_new()
     report.classified = classify_stored(engine, model)
     excluded = {key for s in catalog.services for key in s.official_keys()}
     try:

@@ -12,6 +12,8 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 
@@ -252,13 +254,12 @@ def _wait_for_server(port: int, server: subprocess.Popen, limit: float = 60) -> 
     raise AssertionError("streamlit did not answer on its health endpoint")
 
 
-@pytest.mark.browser
-def test_dashboard_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
-    """One real run (SQLite only: the AppTest tests above cover PostgreSQL)."""
-    from playwright.sync_api import sync_playwright
-
-    url = f"sqlite:///{tmp_path / 'miner.db'}"
-    filled = store.connect(url)
+@contextmanager
+def sample_dashboard(tmp_path: Path) -> Iterator[int]:
+    """`streamlit run app.py` on a free local port, reading the sample in a SQLite store (the AppTest tests
+    cover PostgreSQL); yields the port, stops the server after."""
+    db_url = f"sqlite:///{tmp_path / 'miner.db'}"
+    filled = store.connect(db_url)
     sample.fill(filled)
     filled.dispose()
     port = _free_port()
@@ -277,28 +278,13 @@ def test_dashboard_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
             str(port),
         ],
         cwd=ROOT,
-        env={**os.environ, "MINER_DB_URL": url},
+        env={**os.environ, "MINER_DB_URL": db_url},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
     try:
         _wait_for_server(port, server)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1800})
-            dialogs: list[str] = []
-            page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
-            page.goto(f"http://127.0.0.1:{port}/")
-            page.wait_for_selector(
-                "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=60_000
-            )
-            page.get_by_text(sample.APP_FR[0]).first.wait_for(timeout=30_000)
-            assert page.get_by_text(sample.SCRIPT).count() >= 1  # visible as text, so not an element
-            assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('alert(1)'))")
-            assert dialogs == []
-            page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
-            browser.close()
-        assert (tmp_path / "dashboard.png").stat().st_size > 10_000
+        yield port
     finally:
         server.terminate()
         try:
@@ -306,6 +292,29 @@ def test_dashboard_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+@pytest.mark.browser
+def test_dashboard_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
+    """One real run (SQLite only: the AppTest tests above cover PostgreSQL)."""
+    from playwright.sync_api import sync_playwright
+
+    with sample_dashboard(tmp_path) as port, sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        dialogs: list[str] = []
+        page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+        page.goto(f"http://127.0.0.1:{port}/")
+        page.wait_for_selector(
+            "[data-testid='stVegaLiteChart'] canvas, [data-testid='stVegaLiteChart'] svg", timeout=60_000
+        )
+        page.get_by_text(sample.APP_FR[0]).first.wait_for(timeout=30_000)
+        assert page.get_by_text(sample.SCRIPT).count() >= 1  # visible as text, so not an element
+        assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('alert(1)'))")
+        assert dialogs == []
+        page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        browser.close()
+    assert (tmp_path / "dashboard.png").stat().st_size > 10_000
 
 
 def test_sample_is_what_the_assertions_assume() -> None:

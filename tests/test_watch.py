@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -10,17 +14,22 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from miner import store
 from miner.alerts import send_alert
 from miner.classify import OutageModel
+from miner.collect.jetstream import REWIND_US
 from miner.post import Post
 from miner.services import load_services
 from miner.watch import run_cycle
 from tests.collect.fakes import FakeMastodon, FakeServer, Reply
-from tests.collect.test_cli import SERVICES
+from tests.collect.jetstream_fake import FakeJetstream, Frame, recorded
+from tests.collect.test_cli import SERVICES, run_cli, wait_for
+from tests.collect.test_jetstream import EXPECTED as JETSTREAM_EXPECTED
+from tests.collect.test_jetstream import SERVICES as JETSTREAM_SERVICES
 from tests.test_classify import fit_small, small_corpus
+from tests.test_feedback import saved_small_model
 
 NOW = datetime.now(UTC).replace(second=0, microsecond=0)
 
@@ -112,3 +121,96 @@ def test_a_failing_source_is_reported_and_the_rest_goes_on(engine, model, tmp_pa
     assert report.errors and "X_BEARER_TOKEN" in report.errors[0]
     assert report.collected == {} and report.classified == 0
     assert "errors: x:" in report.line()
+
+
+# --- `miner watch --source jetstream` -------------------------------------------------------------
+
+# `miner watch` in a child process whose store dies between a flush's posts and their checkpoint: the
+# process sleeps there, after writing a marker file, until the test kills it with SIGKILL.
+KILLED_BETWEEN_STORE_AND_CHECKPOINT = """
+import os, time
+from sqlalchemy import func, select
+
+from miner import store
+from miner.collect.jetstream import REWIND_US
+insert, save = store.insert_posts, store.save_checkpoint
+seen = {"rows": 0, "commits": 0}
+
+def counting_insert(conn, posts):
+    posts = list(posts)
+    seen["rows"] = len(posts)
+    return insert(conn, posts)
+
+def save_or_hang(conn, source, query, state):
+    if source == "jetstream" and seen["rows"]:
+        if seen["commits"]:  # posts were committed before: this flush's are inserted, not yet committed
+            open(os.environ["MARKER"], "w").close()
+            time.sleep(600)
+        seen["commits"] += 1
+    save(conn, source, query, state)
+
+store.insert_posts, store.save_checkpoint = counting_insert, save_or_hang
+import miner.cli.watch
+from miner.cli import app
+app()
+"""
+
+
+def _event_times(frames: list[Frame]) -> dict[str, int]:
+    """time_us of each recorded post, by text."""
+    times = {}
+    for frame in frames:
+        with contextlib.suppress(ValueError, KeyError, TypeError):
+            event = json.loads(frame.text)
+            times[event["commit"]["record"]["text"]] = event["time_us"]
+    return times
+
+
+def test_watch_jetstream_killed_between_store_and_checkpoint_loses_and_repeats_nothing(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, db_url: str, tmp_path: Path
+) -> None:
+    model_dir = saved_small_model(tmp_path / "model")
+    services = tmp_path / "services.toml"
+    services.write_text(JETSTREAM_SERVICES, encoding="utf-8")
+    fake = FakeJetstream(recorded())
+    fake.pace = 0.15  # the recording takes ~3.5 s: flushes (every 2 s) fall in the middle of it
+    marker = tmp_path / "between-store-and-checkpoint"
+    args = ["watch", "--source", "jetstream", "--services", str(services), "--db-url", db_url]
+    args += ["--model", str(model_dir)]
+    monkeypatch.setenv("JETSTREAM_URL", fake.url)
+    env = {**os.environ, "MARKER": str(marker)}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BETWEEN_STORE_AND_CHECKPOINT, *args, "--every", "1s"],
+        env=env, cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        wait_for(lambda: marker.exists() or child.poll() is not None)
+        assert child.poll() is None, "the watcher ended before its second flush of posts"
+    finally:
+        child.kill()  # SIGKILL, inside the transaction
+        child.wait()
+
+    engine = store.connect(db_url)
+    try:
+        with engine.connect() as conn:
+            cursor = store.load_checkpoint(conn, "jetstream", "app.bsky.feed.post")["time_us"]
+            before = {text for (text,) in conn.execute(select(store.posts.c.text))}
+        times = _event_times(fake.frames)
+        expected = {text for _, _, text in JETSTREAM_EXPECTED}
+        # exactly the posts up to the committed cursor: the killed flush's posts were rolled back with it
+        assert before == {text for text in expected if times[text] <= cursor}
+        assert 0 < len(before) < len(expected)
+
+        fake.pace = 0.0
+        code, err = run_cli(capsys, *args, "--once", module="miner.cli.watch")
+        assert code == 0, err
+        assert fake.cursors()[-1] == cursor - REWIND_US  # resumed from the committed cursor
+        assert f"collected jetstream={len(expected) - len(before)};" in " ".join(err.split())
+        with engine.connect() as conn:
+            rows = conn.execute(select(store.posts.c.id, store.posts.c.text)).all()
+            classified = conn.execute(select(func.count()).select_from(store.predictions)).scalar_one()
+        assert len(rows) == len({i for i, _ in rows}) == len(expected)  # nothing lost, nothing twice
+        assert {text for _, text in rows} == expected and classified == len(expected)
+    finally:
+        engine.dispose()
+        fake.close()

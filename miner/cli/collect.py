@@ -1,9 +1,12 @@
-"""`miner collect`: fetch recent posts about one service from X, Bluesky or Mastodon into the store."""
+"""`miner collect`: fetch recent posts about one service from X, Bluesky or Mastodon into the store, or
+catch up on Bluesky's live stream (Jetstream) for every service."""
 
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+import time
+from collections import deque
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -14,13 +17,27 @@ from rich.table import Table
 
 from miner import store
 from miner.cli import app
-from miner.collect import CollectSummary, build_collectors, build_queries, collect_queries, load_services
+from miner.collect import (
+    CollectSummary,
+    RetryPolicy,
+    build_collectors,
+    build_queries,
+    collect_queries,
+    jetstream_listener,
+    load_services,
+)
+from miner.collect.jetstream import JETSTREAM, Counters, Jetstream, status_line
 from miner.errors import BadInput
+from miner.services import SOURCES, Catalog
 from miner.sources.records import Rejected, parse_time
 
 console = Console(stderr=True)
 # Queries can be 512 characters long; the summary shows their start.
 QUERY_DISPLAY_CHARS = 60
+# The stream's live line is redrawn this often, with rates over the last RATE_WINDOW redraws (~10 s).
+STATUS_EVERY = 1.0
+RATE_WINDOW = 10
+STREAM_COLUMNS = ("events", "posts", "kept", "matched", "stored", "rejected", "reconnects")
 
 
 def _show_logs() -> None:
@@ -55,14 +72,63 @@ def _summary_table(summaries: list[CollectSummary]) -> Table:
     return table
 
 
+def follow(stream: Jetstream, seconds: float | None = None) -> str:
+    """Redraw the stream's live line on stderr until its run ends (or for `seconds`); the line over
+    the whole time followed. Re-raises the run's error."""
+    started = time.monotonic()
+    first = recent = (started, stream.snapshot())
+    window: deque[tuple[float, Counters]] = deque([first], maxlen=RATE_WINDOW)
+    with console.status(f"{JETSTREAM}: connecting…") as status:
+        while not stream.wait(STATUS_EVERY):
+            recent = (time.monotonic(), stream.snapshot())
+            window.append(recent)
+            status.update(f"{JETSTREAM}: {status_line(window[0][1], recent[1], recent[0] - window[0][0])}")
+            if seconds is not None and recent[0] - started >= seconds:
+                break
+    recent = (time.monotonic(), stream.snapshot())
+    return status_line(first[1], recent[1], recent[0] - first[0])
+
+
+def _stream_table(counters: Counters) -> Table:
+    table = Table(title="Jetstream summary")
+    for column in STREAM_COLUMNS:
+        table.add_column("fr/en" if column == "kept" else column, justify="right")
+    table.add_row(*(f"{getattr(counters, c):,}" for c in STREAM_COLUMNS))
+    return table
+
+
+def _collect_stream(
+    catalog: Catalog, service: str | None, since: datetime | None, max_posts: int | None, db_url: str | None
+) -> None:
+    """Catch up on the stream from the saved cursor (else `since`, else an hour ago) to now."""
+    stream = jetstream_listener(store.connect(db_url), catalog, service)
+    _show_logs()
+    stream.start(since=since, until=datetime.now(UTC), max_posts=max_posts, attempts=RetryPolicy().attempts)
+    try:
+        follow(stream)
+    except KeyboardInterrupt:
+        console.print("stopped")
+    finally:
+        stream.stop()
+    console.print(_stream_table(stream.snapshot()))
+
+
 @app.command("collect")
 def collect_cmd(
-    source: Annotated[str, typer.Argument(help="x, bluesky or mastodon.")],
-    service: Annotated[str, typer.Option(help="Service name or alias from the services file, e.g. free.")],
+    source: Annotated[
+        str, typer.Argument(help=f"{', '.join(SOURCES)}, or {JETSTREAM} (Bluesky's live stream, no account).")
+    ],
+    service: Annotated[
+        str | None,
+        typer.Option(
+            help="Service name or alias from the services file, e.g. free (jetstream: default all)."
+        ),
+    ] = None,
     since: Annotated[
         str | None,
         typer.Option(
-            help="Skip posts older than this (ISO 8601, e.g. 2024-05-01); a first run goes back 7 days."
+            help="Skip posts older than this (ISO 8601, e.g. 2024-05-01); a first run goes back 7 days "
+            "(jetstream: 1 hour)."
         ),
     ] = None,
     max_posts: Annotated[
@@ -75,7 +141,8 @@ def collect_cmd(
         str | None, typer.Option(help="SQLAlchemy URL (default: $MINER_DB_URL or sqlite:///data/miner.db).")
     ] = None,
 ) -> None:
-    """Collect recent posts about one service and store them, resuming where the last run stopped.
+    """Collect recent posts about one service (jetstream: every service) and store them, resuming where
+    the last run stopped.
 
     Credentials come from the environment and are never stored or logged:
 
@@ -89,10 +156,21 @@ def collect_cmd(
     mastodon.social); MASTODON_TOKEN (an access token with read:search/read:statuses on the first
     instance) adds full-text search there.
 
+    - jetstream: none. Reads Bluesky's public stream of every post (JETSTREAM_URL: other ws:// or
+    wss:// hosts, comma-separated) from where the last run stopped (a first run: --since, else an hour
+    ago) up to now, keeping French and English posts that name a service with an outage word.
+
     Example: X_BEARER_TOKEN=... miner collect x --service free --max-posts 500
+
+    Example: miner collect jetstream
     """
     since_time = _parse_since(since)
     catalog = load_services(services)
+    if source == JETSTREAM:
+        _collect_stream(catalog, service, since_time, max_posts, db_url)
+        return
+    if service is None:
+        raise BadInput(f"{source} searches one service at a time: give --service, e.g. --service free")
     queries = build_queries(catalog, service, source)
     collectors = build_collectors(source)
     engine = store.connect(db_url)

@@ -15,6 +15,7 @@ from rich.console import Console
 from miner import store
 from miner.alerts import send_alert, webhook_url
 from miner.cli import app
+from miner.collect.jetstream import JETSTREAM
 from miner.errors import BadInput, MinerError
 from miner.sensitivity import SENSITIVITY_HELP, parse_sensitivity
 from miner.services import SOURCES, load_services
@@ -49,7 +50,8 @@ def _notifier(url: str | None):
 def watch_cmd(
     every: Annotated[str, typer.Option(help="Pause between cycles, e.g. 2m, 30s, 1h.")] = "2m",
     sources: Annotated[
-        list[str] | None, typer.Option("--source", help=f"Only these sources ({', '.join(SOURCES)}).")
+        list[str] | None,
+        typer.Option("--source", help=f"Only these sources ({', '.join((*SOURCES, JETSTREAM))})."),
     ] = None,
     once: Annotated[bool, typer.Option(help="Run one cycle and exit (for cron or a systemd timer).")] = False,
     services: Annotated[
@@ -65,11 +67,16 @@ def watch_cmd(
 ) -> None:
     """Watch every configured service: collect from each usable source, classify new posts, update
     incidents, and post a JSON alert to $MINER_WEBHOOK_URL when an incident starts and when it ends.
-    Logs one line per cycle; stop with Ctrl-C.
+    Logs one line per cycle; stop with Ctrl-C. `--source jetstream` listens to Bluesky's live stream
+    of every post, with no account, between cycles too (with --once: up to now, then one cycle).
 
     Example: MINER_WEBHOOK_URL=https://hooks.slack.com/services/... miner watch --every 2m
+
+    Example: miner watch --source jetstream
     """
     from miner.classify import load_model  # heavy (spaCy, scikit-learn): only when watching
+    from miner.cli.collect import follow
+    from miner.collect import RetryPolicy, jetstream_listener
     from miner.collect.run import usable_sources
     from miner.watch import run_cycle
 
@@ -85,12 +92,29 @@ def watch_cmd(
         f"watching {len(catalog.services)} services on {', '.join(chosen) or 'no source'}; "
         f"alerts {'on' if notify else 'off (set MINER_WEBHOOK_URL)'}"
     )
+    stream = jetstream_listener(engine, catalog) if JETSTREAM in chosen else None
+    searched = [s for s in chosen if s != JETSTREAM]
     try:
+        heard = ""  # the stream's line since the last cycle
+        if stream is not None and once:
+            stream.start(until=datetime.now(UTC), attempts=RetryPolicy().attempts)  # catch up to now
+            heard = follow(stream)
+        elif stream is not None:
+            stream.start()  # listens on while the cycles run, reconnecting for ever
         while True:
-            report = run_cycle(engine, classifier, catalog, sources=chosen, notify=notify, sensitivity=rate)
-            console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z {report.line()}", highlight=False)
+            report = run_cycle(
+                engine, classifier, catalog, sources=searched, notify=notify, sensitivity=rate, stream=stream
+            )
+            line = f"{report.line()}; {JETSTREAM} {heard}" if heard else report.line()
+            console.print(f"{datetime.now(UTC):%Y-%m-%d %H:%M:%S}Z {line}", highlight=False)
             if once:
                 return
-            time.sleep(pause)
+            if stream is None:
+                time.sleep(pause)
+            else:
+                heard = follow(stream, pause)
     except KeyboardInterrupt:
         console.print("stopped")
+    finally:
+        if stream is not None:
+            stream.stop()

@@ -1,8 +1,9 @@
-"""Live collectors for X, Bluesky and Mastodon, and the loop that stores what they fetch.
+"""Live collectors (X, Bluesky and Mastodon search, the Bluesky firehose) and the loop that stores posts.
 
 A `miner watch` loop needs only what is exported here: `load_services` + `build_queries` to know what
 to search, `usable_sources` / `build_collectors` to know what can run, and `collect` (one query) or
-`collect_queries` (several) to fetch and store.
+`collect_queries` (several) to fetch and store; `jetstream_listener` for the firehose, which needs no
+query and no account.
 """
 
 from miner.collect.base import Batch, Collector, Page, Reject
@@ -12,6 +13,7 @@ from miner.collect.run import (
     build_collectors,
     collect,
     collect_queries,
+    jetstream_listener,
     missing_credentials,
     usable_sources,
 )
@@ -29,6 +31,7 @@ __all__ = [
     "build_queries",
     "collect",
     "collect_queries",
+    "jetstream_listener",
     "load_services",
     "missing_credentials",
     "usable_sources",

@@ -25,6 +25,7 @@ DEFAULT_PDS_URL = "https://bsky.social"  # where bsky.social accounts log in; it
 SEARCH_PATH = "/xrpc/app.bsky.feed.searchPosts"
 SESSION_PATH = "/xrpc/com.atproto.server.createSession"
 PAGE_SIZE = 100  # searchPosts maximum
+POST_COLLECTION = "app.bsky.feed.post"
 POST_URI_RE = re.compile(r"at://([^/]+)/app\.bsky\.feed\.post/([^/]+)")
 PRIVATE_KEYS = ("author",)  # handle, display name, avatar
 CREDENTIALS_HINT = "set BLUESKY_HANDLE and BLUESKY_APP_PASSWORD (the public AppView often refuses search)"
@@ -96,7 +97,7 @@ class BlueskyCollector(Collector):
             text=dig(view, "record", "text"),
             created_at=dig(view, "record", "createdAt"),
             author=dig(view, "author", "handle"),
-            url=f"https://bsky.app/profile/{match[1]}/post/{match[2]}",  # by DID: no handle stored
+            url=web_url(match[1], match[2]),
             lang=langs[0] if isinstance(langs, list) and langs else query.lang,
             likes=view.get("likeCount"),
             reposts=view.get("repostCount"),
@@ -105,6 +106,11 @@ class BlueskyCollector(Collector):
 
     def close(self) -> None:
         self.api.close()
+
+
+def web_url(did: str, rkey: str) -> str:
+    """A post's page on bsky.app, by DID: no handle is stored."""
+    return f"https://bsky.app/profile/{did}/post/{rkey}"
 
 
 def _instant(value: str) -> float:

@@ -18,11 +18,13 @@ from sqlalchemy import Engine
 from miner import store
 from miner.collect.base import Collector, Page
 from miner.collect.bluesky import DEFAULT_PDS_URL, PUBLIC_APPVIEW_URL, BlueskyCollector
+from miner.collect.jetstream import HOSTS, Jetstream, checkpoint_key
 from miner.collect.mastodon import DEFAULT_INSTANCE, MastodonCollector
 from miner.collect.policy import RetryPolicy
 from miner.collect.x import X_API_URL, XCollector
 from miner.errors import BadInput, MissingCredentials
-from miner.services import SOURCES, Query
+from miner.match import Matcher
+from miner.services import SOURCES, Catalog, Query
 
 log = logging.getLogger(__name__)
 
@@ -162,3 +164,15 @@ def build_collectors(
         MastodonCollector(url, token=token if i == 0 else None, policy=policy)
         for i, url in enumerate(instances)
     ]
+
+
+def jetstream_listener(
+    engine: Engine, catalog: Catalog, service: str | None = None, env: Mapping[str, str] | None = None
+) -> Jetstream:
+    """The Bluesky firehose listener for every service (or one), on `JETSTREAM_URL` (comma-separated
+    ws:// or wss:// hosts, tried in turn) or Bluesky's public hosts; it needs no credentials."""
+    env = os.environ if env is None else env
+    hosts = [h.strip() for h in _env(env, "JETSTREAM_URL").split(",") if h.strip()] or list(HOSTS)
+    matcher = Matcher(catalog, None if service is None else [service])
+    name = None if service is None else catalog.get(service).name
+    return Jetstream(engine, matcher, hosts, key=checkpoint_key(name))

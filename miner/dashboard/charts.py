@@ -16,6 +16,7 @@ LEVEL_COLORS = {"possible": "#f5a623", "outage": "#d0021b"}
 REPORTS_COLOR = "#1f6fb2"
 BAND_COLOR = "#9aa5b1"
 HEIGHT = 300
+SPARKLINE_HEIGHT = 40
 
 
 def _in_zone(stamps: pd.Series | pd.Index, tz: str) -> pd.DatetimeIndex:
@@ -114,4 +115,18 @@ def types_chart(band: pd.DataFrame, step: pd.Timedelta, tz: str) -> alt.Chart:
             tooltip=[alt.Tooltip("when:N", title="Time"), "type:N", alt.Tooltip("count:Q", title="Reports")],
         )
         .properties(height=HEIGHT)
+    )
+
+
+def sparkline(trend: pd.Series, level: str, tz: str) -> alt.Chart:
+    """A service's reports per hour over the last day as small bars, in its state's colour, no axes."""
+    data = pd.DataFrame(
+        {"time": _wall_clock(trend.index, tz), "when": _labels(trend.index, tz), "reports": trend.to_numpy()}
+    )
+    tooltip = [alt.Tooltip("when:N", title="Hour from"), alt.Tooltip("reports:Q", title="Reports")]
+    return (
+        alt.Chart(data)
+        .mark_bar(color=LEVEL_COLORS.get(level, REPORTS_COLOR))
+        .encode(x=alt.X("time:T", axis=None), y=alt.Y("reports:Q", axis=None), tooltip=tooltip)
+        .properties(height=SPARKLINE_HEIGHT)
     )

@@ -25,6 +25,7 @@ X_TOKEN = "x-bearer-SECRET-1234567890"
 BSKY_LOGIN = ("camille.bsky.social", "bsky-app-SECRET-pass")
 BSKY_JWT = "eyJ-bsky-access-SECRET-jwt"
 MASTODON_TOKEN = "masto-SECRET-token-abcdef"
+SECRET_VARIABLES = ("X_BEARER_TOKEN", "BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "MASTODON_TOKEN")
 
 
 @pytest.fixture
@@ -150,6 +151,18 @@ def kit(request: pytest.FixtureRequest, server: FakeServer, waits: Waits) -> Ite
     built = KITS[request.param](server, waits.policy())
     yield built
     built.collector.close()
+
+
+@pytest.fixture(autouse=True)
+def _clean_env_and_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """No real credentials or hosts leak into these runs; a command's log handler is removed afterwards."""
+    for name in (*SECRET_VARIABLES, "X_API_URL", "JETSTREAM_URL"):
+        monkeypatch.delenv(name, raising=False)
+    logger = logging.getLogger("miner")
+    handlers, level = list(logger.handlers), logger.level
+    yield
+    logger.handlers[:] = handlers
+    logger.setLevel(level)
 
 
 @pytest.fixture

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import os
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from unittest.mock import patch
 
@@ -44,22 +43,12 @@ def services_file(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.fixture(autouse=True)
-def _clean_env_and_logging(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """No real credentials leak into these runs; the command's log handler is removed afterwards."""
-    for name in ("X_BEARER_TOKEN", "X_API_URL", "BLUESKY_HANDLE", "BLUESKY_APP_PASSWORD", "MASTODON_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    logger = logging.getLogger("miner")
-    handlers, level = list(logger.handlers), logger.level
-    yield
-    logger.handlers[:] = handlers
-    logger.setLevel(level)
-
-
-def run_cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:
+def run_cli(
+    capsys: pytest.CaptureFixture[str], *args: str, module: str = "miner.cli.collect"
+) -> tuple[int, str]:
     """Run `miner ARGS` through the real entry point (errors become one line and exit 2) with only
-    this command registered: the others load language models, seconds that test nothing here."""
-    register = patch("miner.cli._register_commands", lambda: importlib.import_module("miner.cli.collect"))
+    this command's module registered: the others load language models, seconds that test nothing here."""
+    register = patch("miner.cli._register_commands", lambda: importlib.import_module(module))
     with register, patch.object(sys, "argv", ["miner", *args]):
         try:
             main()
@@ -144,7 +133,7 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(
         stderr=subprocess.DEVNULL,
     )
     try:
-        _wait_for(lambda: any("max_id" in s.params for s in server.seen) or child.poll() is not None)
+        wait_for(lambda: any("max_id" in s.params for s in server.seen) or child.poll() is not None)
         assert child.poll() is None, "the collector ended before asking for page 2"
     finally:
         child.kill()  # SIGKILL: no cleanup, no rollback handler, mid-request
@@ -161,7 +150,7 @@ def test_a_killed_run_resumes_without_loss_or_duplicates(
     assert len(ids) == len(set(ids)) == 3
 
 
-def _wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
+def wait_for(condition: Callable[[], bool], timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
