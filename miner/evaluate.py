@@ -273,7 +273,7 @@ def read_day(day_file: Path) -> pd.DataFrame:
     """The written outage day (`data/devday/x-outage-day.jsonl`, timed by its builder), times in UTC."""
     if not day_file.is_file():
         raise BadInput(f"{day_file}: no such file (build it with data/devday/build_day.py)")
-    day = pd.read_json(day_file, lines=True, dtype={"id": str}, convert_dates=False)
+    day = pd.read_json(day_file, lines=True, dtype=False)
     return day.assign(created_at=pd.to_datetime(day["created_at"], utc=True))
 
 
