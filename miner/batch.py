@@ -24,10 +24,10 @@ from sqlalchemy import Engine, and_, func, select
 from miner import store
 from miner.classify import OutageModel
 from miner.errors import BadInput
-from miner.ingest import ProgressFn, RejectWriter, bytes_read, reject_path_for
 from miner.labels import TYPES, split_kinds
-from miner.sources.files import RawRecord, detect_format, open_binary, read_records
+from miner.sources.files import ProgressFn, RawRecord, bytes_read, detect_format, open_binary, read_records
 from miner.sources.records import Rejected, validate_text
+from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
 
 # Rows per model call: enough to amortise the per-batch numpy and spaCy overhead (throughput is flat
 # beyond ~1,000), small enough that a batch's text, features and output stay a few MB.
@@ -159,12 +159,6 @@ def _row_id(fields: dict[str, Any], column: str, line: int) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise Rejected(f"id must be a string or integer, got {type(value).__name__}")
     return str(value)
-
-
-class RejectSink(Protocol):
-    """Where bad rows go: a `RejectWriter` file, or a list a Dask worker sends back to the client."""
-
-    def write(self, line: int, reason: str, record: dict[str, Any] | str) -> None: ...
 
 
 def _checked(

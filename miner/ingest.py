@@ -2,27 +2,21 @@
 
 from __future__ import annotations
 
-import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from sqlalchemy import Engine
 
 from miner import store
-from miner.errors import BadInput
 from miner.post import Post
-from miner.sources.files import RawRecord, detect_format, open_binary, read_records
+from miner.sources.files import ProgressFn, RawRecord, bytes_read, detect_format, open_binary, read_records
 from miner.sources.records import ColumnMap, Rejected, to_post
+from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
 
 # Posts per transaction: one commit per few thousand rows keeps SQLite fast and memory flat.
 IMPORT_BATCH = 5_000
-# A reject file stores a prefix of the offending record, enough to find and fix it.
-REJECT_SNIPPET_CHARS = 2_000
-
-ProgressFn = Callable[[int, int], None]
 
 
 @dataclass(slots=True)
@@ -37,36 +31,7 @@ class ImportSummary:
     reject_path: str = ""
 
 
-class RejectWriter:
-    """Writes `<input>.rejected.jsonl` lazily: no file when every row is good."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self._handle: IO[str] | None = None
-
-    def write(self, line: int, reason: str, record: dict[str, Any] | str) -> None:
-        if self._handle is None:
-            self._handle = self.path.open("w", encoding="utf-8")
-        snippet = record if isinstance(record, str) else json.dumps(record, ensure_ascii=False, default=str)
-        entry = {"line": line, "reason": reason, "record": snippet[:REJECT_SNIPPET_CHARS]}
-        self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
-
-    def close(self) -> None:
-        if self._handle is not None:
-            self._handle.close()
-
-
-def reject_path_for(path: Path, reject_dir: Path | None = None) -> Path:
-    """`<input>.rejected.jsonl` beside the input, or in `reject_dir` (or the current folder when
-    the input's folder is read-only, as for shared datasets)."""
-    name = f"{path.name}.rejected.jsonl" if path.name != "-" else "stdin.rejected.jsonl"
-    if reject_dir is not None:
-        return reject_dir / name
-    parent = path.parent if path.name != "-" else Path.cwd()
-    return parent / name if os.access(parent, os.W_OK) else Path.cwd() / name
-
-
-def validated(records: Iterator[RawRecord], cols: ColumnMap, rejects: RejectWriter) -> Iterator[Post | None]:
+def validated(records: Iterator[RawRecord], cols: ColumnMap, rejects: RejectSink) -> Iterator[Post | None]:
     """Posts for good records, None (after quarantining) for bad ones, in input order."""
     for rec in records:
         if rec.error:
@@ -125,24 +90,3 @@ def import_file(
             raw.close()
     summary.reject_path = str(rejects.path) if summary.rejected else ""
     return summary
-
-
-def bytes_read(raw: IO[bytes] | None, total: int) -> int:
-    """Bytes consumed so far of the file on disk (compressed bytes for .gz)."""
-    if raw is None:
-        return total
-    inner = getattr(raw, "fileobj", raw)
-    try:
-        return inner.tell()
-    except (OSError, ValueError):
-        return total
-
-
-def check_inputs(paths: list[Path]) -> None:
-    """Fail fast, before touching the store, when an input is missing or of unknown format."""
-    for path in paths:
-        if str(path) == "-":
-            continue
-        if not path.exists():
-            raise BadInput(f"{path}: no such file")
-        detect_format(path)

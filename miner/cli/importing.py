@@ -12,7 +12,8 @@ from rich.table import Table
 
 from miner import store
 from miner.cli import app, file_progress
-from miner.ingest import ImportSummary, check_inputs, import_file
+from miner.ingest import ImportSummary, import_file
+from miner.sources.files import check_inputs
 from miner.sources.records import ColumnMap
 
 console = Console(stderr=True)

@@ -24,8 +24,8 @@ from rich.table import Table
 from miner import store
 from miner.cli import app, file_progress
 from miner.errors import BadInput
-from miner.ingest import check_inputs
 from miner.labels import CORPUS_DIR, LANGS
+from miner.sources.files import check_inputs
 
 if TYPE_CHECKING:  # the modules behind these load spaCy and scikit-learn: only when a command runs
     from miner.batch import BatchSummary, Columns, RecordWriter

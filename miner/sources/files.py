@@ -11,7 +11,7 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -23,6 +23,9 @@ from miner.errors import BadInput
 CSV_FIELD_LIMIT = 64 * 1024 * 1024
 PARQUET_BATCH_ROWS = 10_000
 FORMATS = ("jsonl", "json", "csv", "parquet")
+
+ProgressFn = Callable[[int, int], None]
+"""`on_progress(done, total)`: bytes (or posts) done so far, and the total when known (else 0)."""
 
 
 @dataclass(slots=True)
@@ -61,6 +64,27 @@ def open_binary(path: Path) -> IO[bytes]:
         return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
     handle.seek(0)
     return handle
+
+
+def bytes_read(raw: IO[bytes] | None, total: int) -> int:
+    """Bytes consumed so far of the file on disk (compressed bytes for .gz)."""
+    if raw is None:
+        return total
+    inner = getattr(raw, "fileobj", raw)
+    try:
+        return inner.tell()
+    except (OSError, ValueError):
+        return total
+
+
+def check_inputs(paths: list[Path]) -> None:
+    """Fail fast, before touching the store, when an input is missing or of unknown format."""
+    for path in paths:
+        if str(path) == "-":
+            continue
+        if not path.exists():
+            raise BadInput(f"{path}: no such file")
+        detect_format(path)
 
 
 def _x_page_records(page: dict[str, Any]) -> list[dict[str, Any]]:
