@@ -13,21 +13,22 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from sqlalchemy import Engine, and_, func, select
-
-from miner import store
-from miner.classify import OutageModel
 from miner.errors import BadInput
 from miner.labels import TYPES, split_kinds
 from miner.sources.files import ProgressFn, RawRecord, bytes_read, detect_format, open_binary, read_records
 from miner.sources.records import Rejected, validate_text
 from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
+
+if TYPE_CHECKING:  # pyarrow and SQLAlchemy load only for Parquet output and the store (CLI start-up time)
+    import pandas as pd
+    import pyarrow as pa
+    from sqlalchemy import Engine
+
+    from miner.classify import OutageModel
 
 # Rows per model call: enough to amortise the per-batch numpy and spaCy overhead (throughput is flat
 # beyond ~1,000), small enough that a batch's text, features and output stay a few MB.
@@ -92,28 +93,37 @@ class CsvWriter:
         self.handle.close()
 
 
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("lang", pa.string()),
-        ("is_outage", pa.bool_()),
-        ("outage_prob", pa.float64()),
-        ("types", pa.list_(pa.string())),
-        ("what", pa.list_(pa.string())),
-        ("where", pa.list_(pa.string())),
-        ("type_probs", pa.struct([(t, pa.float64()) for t in TYPES])),
-    ]
-)
+@lru_cache(maxsize=1)
+def parquet_schema() -> pa.Schema:
+    """The output columns as Parquet types."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("lang", pa.string()),
+            ("is_outage", pa.bool_()),
+            ("outage_prob", pa.float64()),
+            ("types", pa.list_(pa.string())),
+            ("what", pa.list_(pa.string())),
+            ("where", pa.list_(pa.string())),
+            ("type_probs", pa.struct([(t, pa.float64()) for t in TYPES])),
+        ]
+    )
 
 
 class ParquetWriter:
     """One row group per batch, so the file is written as it goes."""
 
     def __init__(self, path: Path) -> None:
-        self.writer = pq.ParquetWriter(path, PARQUET_SCHEMA)
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(path, parquet_schema())
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        self.writer.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA))
+        import pyarrow as pa
+
+        self.writer.write_table(pa.Table.from_pylist(records, schema=parquet_schema()))
 
     def close(self) -> None:
         self.writer.close()
@@ -263,6 +273,10 @@ def classify_file(
 
 def _unclassified(version: str) -> Any:
     """Stored posts the model `version` has no prediction for: posts LEFT JOIN predictions IS NULL."""
+    from sqlalchemy import and_
+
+    from miner import store
+
     posts, preds = store.posts, store.predictions
     joined = posts.outerjoin(
         preds,
@@ -275,6 +289,8 @@ def _unclassified(version: str) -> Any:
 
 def count_unclassified(engine: Engine, version: str) -> int:
     """How many stored posts still lack a prediction of this model version."""
+    from sqlalchemy import func, select
+
     joined, missing = _unclassified(version)
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(joined).where(missing)).scalar_one()
@@ -296,6 +312,10 @@ def classify_stored(
     Each batch is read and written in one transaction, so an interrupted run loses at most one batch and
     the next run resumes where it stopped.
     """
+    from sqlalchemy import select
+
+    from miner import store
+
     joined, missing = _unclassified(model.version)
     query = (
         select(store.posts.c.source, store.posts.c.id, store.posts.c.text).select_from(joined).where(missing)

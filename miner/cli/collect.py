@@ -5,18 +5,19 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from miner import store
 from miner.cli import app
-from miner.collect import CollectSummary, build_collectors, build_queries, collect_queries, load_services
 from miner.errors import BadInput
 from miner.sources.records import Rejected, parse_time
+
+if TYPE_CHECKING:  # the collectors load HTTP clients and the store SQLAlchemy: only when a command runs
+    from miner.collect import CollectSummary
 
 console = Console(stderr=True)
 # Queries can be 512 characters long; the summary shows their start.
@@ -91,6 +92,9 @@ def collect_cmd(
 
     Example: X_BEARER_TOKEN=... miner collect x --service free --max-posts 500
     """
+    from miner import store
+    from miner.collect import build_collectors, build_queries, collect_queries, load_services
+
     since_time = _parse_since(since)
     catalog = load_services(services)
     queries = build_queries(catalog, service, source)

@@ -6,26 +6,28 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 
-from miner import store
 from miner.cli import app
-from miner.detect import DetectConfig, Incident, detect
 from miner.errors import BadInput
-from miner.evaluate import load_series
-from miner.incidents import update_incidents, with_freq
 from miner.services import load_services
 from miner.sources.records import parse_time
+
+if TYPE_CHECKING:  # pandas, SciPy and SQLAlchemy: only when a command runs
+    import pandas as pd
+
+    from miner.detect import Incident
 
 console = Console(stderr=True)
 
 
 def read_counts(path: Path, freq: str) -> pd.Series:
     """A `timestamp,value` CSV (the NAB format) on a regular `freq` grid; gaps stay unknown."""
+    from miner.evaluate import load_series
+
     if not path.is_file():
         raise BadInput(f"{path}: no such file")
     try:
@@ -53,7 +55,9 @@ def detect_cmd(
     db: Annotated[
         bool, typer.Option("--db", help="Detect on the stored classified posts and store incidents.")
     ] = False,
-    freq: Annotated[str, typer.Option(help="Bin width, e.g. 5min, 15min, 1h.")] = DetectConfig.freq,
+    freq: Annotated[
+        str | None, typer.Option(help="Bin width, e.g. 5min, 15min, 1h (default: the detector's 5min).")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="With --counts: JSONL file for incidents (default stdout).")
     ] = None,
@@ -75,7 +79,11 @@ def detect_cmd(
     """
     if (counts is None) == (not db):
         raise BadInput("give exactly one of --counts FILE or --db")
-    config = with_freq(DetectConfig(), freq)
+    from miner import store
+    from miner.detect import DetectConfig, detect
+    from miner.incidents import update_incidents, with_freq
+
+    config = with_freq(DetectConfig(), freq or DetectConfig.freq)
     if counts is not None:
         incidents = detect(read_counts(counts, config.freq), config)
         _write_incidents(incidents, output)

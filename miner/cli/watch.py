@@ -8,12 +8,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 
-from miner import store
-from miner.alerts import send_alert, webhook_url
 from miner.cli import app
 from miner.errors import BadInput, MinerError
 from miner.services import SOURCES, load_services
@@ -22,6 +19,8 @@ console = Console(stderr=True)
 
 
 def _interval(every: str) -> float:
+    import pandas as pd
+
     try:
         seconds = pd.Timedelta(every).total_seconds()
     except ValueError:
@@ -34,6 +33,7 @@ def _interval(every: str) -> float:
 def _notifier(url: str | None):
     if url is None:
         return None
+    from miner.alerts import send_alert
 
     def notify(payload: dict[str, Any]) -> None:
         try:
@@ -67,6 +67,8 @@ def watch_cmd(
 
     Example: MINER_WEBHOOK_URL=https://hooks.slack.com/services/... miner watch --every 2m
     """
+    from miner import store
+    from miner.alerts import webhook_url
     from miner.classify import load_model  # heavy (spaCy, scikit-learn): only when watching
     from miner.collect.run import usable_sources
     from miner.watch import run_cycle
