@@ -11,6 +11,7 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
@@ -19,7 +20,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 
 from miner.errors import BadInput
 from miner.labels import TYPES, split_kinds
-from miner.sources.files import ProgressFn, RawRecord, bytes_read, detect_format, open_binary, read_records
+from miner.sources.files import InputFile, ProgressFn, RawRecord, batched
 from miner.sources.records import Rejected, validate_text
 from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
 
@@ -187,17 +188,6 @@ def _checked(
             yield None
 
 
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def output_records(ids: list[str], frame: pd.DataFrame) -> list[dict[str, Any]]:
     """Output records from `OutageModel.predict_frame` rows, built column-wise."""
     flags = frame[[f"t_{t}" for t in TYPES]].to_numpy()
@@ -230,7 +220,7 @@ def classify_records(
 ) -> Iterator[tuple[int, int]]:
     """Classify good records batch by batch into `writer` and quarantine bad ones; yields (read,
     classified) per batch. Shared by `classify_file` and the Dask workers, so both apply the same rules."""
-    for batch in _batches(_checked(records, cols, rejects), BATCH_ROWS):
+    for batch in batched(_checked(records, cols, rejects), BATCH_ROWS):
         good = [row for row in batch if row is not None]
         if good:
             ids, texts = zip(*good, strict=True)
@@ -248,23 +238,23 @@ def classify_file(
     stream: IO[bytes] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> BatchSummary:
-    """Classify every good row of one input (or `stream` for '-') and hand the records to `writer`."""
-    raw = stream or (open_binary(path) if detect_format(path) != "parquet" else None)
-    total = path.stat().st_size if stream is None else 0
+    """Classify every good row of one input (or `stream` for '-') and hand the records to `writer`; the rows
+    before a break in the file (a cut gzip) are written before BrokenInput reports it."""
     summary = BatchSummary(str(path))
     rejects = RejectWriter(reject_path_for(path, reject_dir))
-    try:
-        for read, classified in classify_records(model, read_records(path, raw), writer, cols, rejects):
+    with InputFile(path, stream) as source, closing(rejects):
+        for read, classified in classify_records(model, source.records(), writer, cols, rejects):
             summary.read += read
             summary.classified += classified
             summary.rejected += read - classified
             if on_progress is not None:
-                on_progress(bytes_read(raw, total), total)
-    finally:
-        rejects.close()
-        if raw is not None and stream is None:
-            raw.close()
+                on_progress(source.bytes_read(), source.total)
     summary.reject_path = str(rejects.path) if summary.rejected else ""
+    source.raise_if_broken(
+        f"the {summary.read:,} rows before it were read: {summary.classified:,} classified, "
+        f"{summary.rejected:,} rejected",
+        summary.reject_path,
+    )
     return summary
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -11,7 +12,7 @@ from sqlalchemy import Engine
 
 from miner import store
 from miner.post import Post
-from miner.sources.files import ProgressFn, RawRecord, bytes_read, detect_format, open_binary, read_records
+from miner.sources.files import InputFile, ProgressFn, RawRecord, batched
 from miner.sources.records import ColumnMap, Rejected, to_post
 from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
 
@@ -45,17 +46,6 @@ def validated(records: Iterator[RawRecord], cols: ColumnMap, rejects: RejectSink
             yield None
 
 
-def _batches(items: Iterator[Post | None], size: int) -> Iterator[list[Post | None]]:
-    batch: list[Post | None] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 def import_file(
     engine: Engine,
     path: Path,
@@ -65,16 +55,12 @@ def import_file(
     on_progress: ProgressFn | None = None,
     stream: IO[bytes] | None = None,
 ) -> ImportSummary:
-    """Import one file (or `stream` for '-'); good rows land even when others are rejected."""
-    if stream is None:
-        detect_format(path)
-    raw = stream or (open_binary(path) if detect_format(path) != "parquet" else None)
-    total = path.stat().st_size if stream is None else 0
+    """Import one file (or `stream` for '-'); good rows land even when others are rejected, and the rows
+    before a break in the file (a cut gzip) land before BrokenInput reports it."""
     summary = ImportSummary(str(path))
     rejects = RejectWriter(reject_path_for(path, reject_dir))
-    try:
-        posts = validated(read_records(path, raw), cols, rejects)
-        for batch in _batches(posts, IMPORT_BATCH):
+    with InputFile(path, stream) as source, closing(rejects):
+        for batch in batched(validated(source.records(), cols, rejects), IMPORT_BATCH):
             good = [p for p in batch if p is not None]
             with engine.begin() as conn:
                 new = store.insert_posts(conn, good)
@@ -83,10 +69,11 @@ def import_file(
             summary.duplicates += len(good) - new
             summary.rejected += len(batch) - len(good)
             if on_progress is not None:
-                on_progress(bytes_read(raw, total), total)
-    finally:
-        rejects.close()
-        if raw is not None and stream is None:
-            raw.close()
+                on_progress(source.bytes_read(), source.total)
     summary.reject_path = str(rejects.path) if summary.rejected else ""
+    source.raise_if_broken(
+        f"the {summary.read:,} rows before it were read: {summary.imported:,} imported, "
+        f"{summary.duplicates:,} already stored, {summary.rejected:,} rejected",
+        summary.reject_path,
+    )
     return summary

@@ -29,8 +29,8 @@ class RejectWriter:
         self._handle: IO[str] | None = None
 
     def write(self, line: int, reason: str, record: dict[str, Any] | str) -> None:
-        if self._handle is None:
-            self._handle = self.path.open("w", encoding="utf-8")
+        if self._handle is None:  # a field name or value with undecodable bytes is written escaped
+            self._handle = self.path.open("w", encoding="utf-8", errors="backslashreplace")
         snippet = record if isinstance(record, str) else json.dumps(record, ensure_ascii=False, default=str)
         entry = {"line": line, "reason": reason, "record": snippet[:REJECT_SNIPPET_CHARS]}
         self._handle.write(json.dumps(entry, ensure_ascii=False) + "\n")
