@@ -2,9 +2,11 @@
 
     streamlit run app.py          # reads MINER_DB_URL, default sqlite:///data/miner.db
 
-One `show_*` function per panel. The engine is opened once per process (st.cache_resource); every
-query goes through `cached` (st.cache_data, keyed by its arguments, short TTL), so moving a filter
-back and forth does not hit the database again. The dashboard never writes to the store.
+Two pages in the sidebar: Dashboard (this file) and Review (pages/review.py). One `show_*` function per
+panel. The engine is opened once per process (st.cache_resource); every query goes through `cached`
+(st.cache_data, keyed by its arguments, short TTL), so moving a filter back and forth does not hit the
+database again. The dashboard never writes to the store. Its first view focuses on the newest incident
+when the default window holds none, so that old data still opens on its story.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ from miner.dashboard.timeline import (
     WINDOWS,
     Span,
     incident_span,
+    incident_to_open,
     window_span,
     with_band,
 )
@@ -53,6 +56,7 @@ LIVE_WITHIN = timedelta(minutes=10)  # a post ingested this recently means a col
 REFRESH = timedelta(seconds=60)
 DEFAULT_TZ = "Europe/Paris"
 CHART_VIEWS = ("Reports", "By type")
+OPENED = "opened_incident"  # session key: the incident the first view focused on by itself
 LANG_NAMES = {ALL: "all", "fr": "français", "en": "English"}
 BANNERS: dict[str, tuple[Callable[..., Any], str]] = {
     "ok": (st.success, "No problems detected at {service}"),
@@ -75,6 +79,7 @@ class View:
     latest: pd.Timestamp
     incidents: pd.DataFrame
     incident: pd.Series | None
+    opened: bool  # the focus is the newest incident, chosen because the window held none
 
 
 @st.cache_resource(show_spinner=False)
@@ -167,18 +172,23 @@ def _pick_window(first: pd.Timestamp, latest: pd.Timestamp, tz: str) -> Span:
     return window_span(choice, first, latest, days, tz)
 
 
-def _pick_incident(incidents: pd.DataFrame, tz: str) -> pd.Series | None:
-    """Sidebar focus: the whole window or one incident (the history table's selection lands here too)."""
+def _pick_incident(incidents: pd.DataFrame, tz: str, span: Span) -> pd.Series | None:
+    """Sidebar focus: the whole window or one incident (the history table's selection lands here too).
+    The first run focuses on ?incident=ID, else on the newest incident when the window holds none."""
     ids = [None, *incidents["id"].tolist()]
-    if "incident" not in st.session_state:  # first run: ?incident=ID opens the page focused on it
+    if "incident" not in st.session_state:
         linked = st.query_params.get("incident", "")
-        st.session_state["incident"] = int(linked) if linked.isdigit() else None
+        opened = incident_to_open(incidents, span)
+        st.session_state["incident"] = int(linked) if linked.isdigit() else opened
+        st.session_state[OPENED] = None if linked.isdigit() else opened
     if st.session_state.get("incident") not in ids:
         st.session_state["incident"] = None
     labels = {row.id: incident_label(row, tz) for row in incidents.itertuples()}
     chosen = st.sidebar.selectbox(
         "Focus", ids, key="incident", format_func=lambda i: "Whole window" if i is None else labels[i]
     )
+    if chosen != st.session_state.get(OPENED):  # the user chose: no more "showing the newest incident"
+        st.session_state[OPENED] = None
     return None if chosen is None else incidents.set_index("id").loc[chosen]
 
 
@@ -189,13 +199,14 @@ def show_filters(url: str, version: str) -> View:
     latest = cached("post_time", url, filters.service)
     span = _pick_window(first, latest, tz)
     incidents = cached("service_incidents", url, filters.service, version)
-    incident = _pick_incident(incidents, tz)
+    incident = _pick_incident(incidents, tz, span)
     if incident is not None:
         span = incident_span(incident["start"], incident["end"])
         focus = Scope(version, filters, incident["start"], incident["end"] + INCIDENT_BIN)
     else:
         focus = Scope(version, filters, span.start, span.end)
-    return View(url, version, filters, tz, span, focus, first, latest, incidents, incident)
+    opened = incident is not None and incident.name == st.session_state.get(OPENED)
+    return View(url, version, filters, tz, span, focus, first, latest, incidents, incident, opened)
 
 
 def show_status(view: View) -> None:
@@ -212,6 +223,9 @@ def show_volume(view: View) -> None:
     history = Scope(view.version, view.filters, view.span.history_start, view.span.end)
     band = cached("band", view.url, history, view.span, view.first)
     st.subheader("Outage reports")
+    if view.opened:
+        window = st.session_state.get("window", next(iter(WINDOWS)))
+        st.info(f"No incident in the last {window} before the newest post: showing the newest incident.")
     if view.incident is not None:
         st.caption(
             f"Focused on the incident that started {local_time(view.incident['start'], view.tz)}; "
@@ -322,7 +336,7 @@ def show_incidents(view: View) -> None:
     )
 
 
-def main() -> None:
+def dashboard() -> None:
     """Lay out the page; explain what to run when the store has nothing to show."""
     st.set_page_config(page_title="Outage miner", page_icon="📡", layout="wide")
     url = store.db_url()
@@ -348,6 +362,15 @@ def main() -> None:
     with quotes:
         show_quotes(view)
     show_incidents(view)
+
+
+def main() -> None:
+    """The sidebar's pages, named for people rather than after their files."""
+    pages = [
+        st.Page(dashboard, title="Dashboard", icon="📡", default=True),
+        st.Page("pages/review.py", title="Review", icon="📝"),
+    ]
+    st.navigation(pages).run()
 
 
 main()

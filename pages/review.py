@@ -1,6 +1,6 @@
 """Review page: label the posts the model is least sure of, one at a time; every answer is stored as data.
 
-    streamlit run app.py          # then "review" in the sidebar; or: streamlit run pages/review.py
+    streamlit run app.py          # then "Review" in the sidebar; or: streamlit run pages/review.py
 
 One `show_*` function per panel, as in app.py. The queue (`miner.feedback.review_queue`) is read again on
 every run, so a post reviewed here or by a colleague never comes back. The buttons save in their callbacks,
