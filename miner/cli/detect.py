@@ -76,6 +76,7 @@ def detect_cmd(
     if (counts is None) == (not db):
         raise BadInput("give exactly one of --counts FILE or --db")
     from miner import store
+    from miner.dashboard.summary import plural
     from miner.detect import DetectConfig, detect
     from miner.incidents import update_incidents, with_freq
 
@@ -83,7 +84,7 @@ def detect_cmd(
     if counts is not None:
         incidents = detect(read_counts(counts, config.freq), config)
         _write_incidents(incidents, output)
-        console.print(f"{len(incidents)} incidents in {counts}")
+        console.print(f"{plural(len(incidents), 'incident')} in {counts}")
         return
     catalog = load_services(services)
     excluded = {key for s in catalog.services for key in s.official_keys()}
@@ -93,4 +94,4 @@ def detect_cmd(
     )
     for svc, incidents in sorted(found.items()):
         outages = sum(i.level == "outage" for i in incidents)
-        console.print(f"{svc}: {len(incidents)} incidents ({outages} at outage level)")
+        console.print(f"{svc}: {plural(len(incidents), 'incident')} ({outages} at outage level)")
