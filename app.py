@@ -49,6 +49,7 @@ from miner.dashboard.timeline import (
     window_span,
     with_band,
 )
+from miner.errors import StoreError
 from miner.labels import KIND_TITLES, KINDS, LANGS, TYPES
 
 TTL = timedelta(seconds=60)  # new reports show within a minute without re-querying on every click
@@ -341,8 +342,12 @@ def dashboard() -> None:
     st.set_page_config(page_title="Outage miner", page_icon="📡", layout="wide")
     url = store.db_url()
     st.sidebar.title("Outage miner")
-    with engine(url).connect() as conn:  # not cached: the page must notice the first import at once
-        empty = not queries.is_ready(conn) or queries.post_time(conn) is None
+    try:
+        with engine(url).connect() as conn:  # not cached: the page must notice the first import at once
+            empty = not queries.is_ready(conn) or queries.post_time(conn) is None
+    except StoreError as exc:  # a wrong MINER_DB_URL, a server down: one line, as the CLI says it
+        st.error(escape_markdown(str(exc)))
+        return
     if empty:
         show_howto(url, "The database holds no posts yet.")
         return

@@ -381,3 +381,12 @@ def test_sidebar_pages_lead_to_review(demo: str, monkeypatch: pytest.MonkeyPatch
     app.switch_page("pages/review.py")
     app = run(app)
     assert app.title[0].value == "Review predictions"
+
+
+def test_an_unusable_database_is_one_line_on_both_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINER_DB_URL", "postgresql+psycopg://miner:s3cret@127.0.0.1:1/db")  # nobody on port 1
+    app = run()
+    [error] = [e.value for e in app.error]
+    assert error.startswith("cannot use the database") and "s3cret" not in error
+    app.switch_page("pages/review.py")
+    assert [e.value for e in run(app).error] == [error]
