@@ -11,23 +11,25 @@ import csv
 import json
 import sys
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
-from sqlalchemy import Engine, and_, func, select
-
-from miner import store
-from miner.classify import OutageModel
 from miner.errors import BadInput
-from miner.ingest import ProgressFn, RejectWriter, bytes_read, reject_path_for
 from miner.labels import TYPES, split_kinds
-from miner.sources.files import RawRecord, detect_format, open_binary, read_records
+from miner.sources.files import InputFile, ProgressFn, RawRecord, batched
 from miner.sources.records import Rejected, validate_text
+from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
+
+if TYPE_CHECKING:  # pyarrow and SQLAlchemy load only for Parquet output and the store (CLI start-up time)
+    import pandas as pd
+    import pyarrow as pa
+    from sqlalchemy import Engine
+
+    from miner.classify import OutageModel
 
 # Rows per model call: enough to amortise the per-batch numpy and spaCy overhead (throughput is flat
 # beyond ~1,000), small enough that a batch's text, features and output stay a few MB.
@@ -92,28 +94,37 @@ class CsvWriter:
         self.handle.close()
 
 
-PARQUET_SCHEMA = pa.schema(
-    [
-        ("id", pa.string()),
-        ("lang", pa.string()),
-        ("is_outage", pa.bool_()),
-        ("outage_prob", pa.float64()),
-        ("types", pa.list_(pa.string())),
-        ("what", pa.list_(pa.string())),
-        ("where", pa.list_(pa.string())),
-        ("type_probs", pa.struct([(t, pa.float64()) for t in TYPES])),
-    ]
-)
+@lru_cache(maxsize=1)
+def parquet_schema() -> pa.Schema:
+    """The output columns as Parquet types."""
+    import pyarrow as pa
+
+    return pa.schema(
+        [
+            ("id", pa.string()),
+            ("lang", pa.string()),
+            ("is_outage", pa.bool_()),
+            ("outage_prob", pa.float64()),
+            ("types", pa.list_(pa.string())),
+            ("what", pa.list_(pa.string())),
+            ("where", pa.list_(pa.string())),
+            ("type_probs", pa.struct([(t, pa.float64()) for t in TYPES])),
+        ]
+    )
 
 
 class ParquetWriter:
     """One row group per batch, so the file is written as it goes."""
 
     def __init__(self, path: Path) -> None:
-        self.writer = pq.ParquetWriter(path, PARQUET_SCHEMA)
+        import pyarrow.parquet as pq
+
+        self.writer = pq.ParquetWriter(path, parquet_schema())
 
     def write(self, records: list[dict[str, Any]]) -> None:
-        self.writer.write_table(pa.Table.from_pylist(records, schema=PARQUET_SCHEMA))
+        import pyarrow as pa
+
+        self.writer.write_table(pa.Table.from_pylist(records, schema=parquet_schema()))
 
     def close(self) -> None:
         self.writer.close()
@@ -161,12 +172,6 @@ def _row_id(fields: dict[str, Any], column: str, line: int) -> str:
     return str(value)
 
 
-class RejectSink(Protocol):
-    """Where bad rows go: a `RejectWriter` file, or a list a Dask worker sends back to the client."""
-
-    def write(self, line: int, reason: str, record: dict[str, Any] | str) -> None: ...
-
-
 def _checked(
     records: Iterator[RawRecord], cols: Columns, rejects: RejectSink
 ) -> Iterator[tuple[str, str] | None]:
@@ -181,17 +186,6 @@ def _checked(
         except Rejected as exc:
             rejects.write(rec.line, str(exc), rec.fields)
             yield None
-
-
-def _batches(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
-    batch: list[Any] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
 
 
 def output_records(ids: list[str], frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -226,7 +220,7 @@ def classify_records(
 ) -> Iterator[tuple[int, int]]:
     """Classify good records batch by batch into `writer` and quarantine bad ones; yields (read,
     classified) per batch. Shared by `classify_file` and the Dask workers, so both apply the same rules."""
-    for batch in _batches(_checked(records, cols, rejects), BATCH_ROWS):
+    for batch in batched(_checked(records, cols, rejects), BATCH_ROWS):
         good = [row for row in batch if row is not None]
         if good:
             ids, texts = zip(*good, strict=True)
@@ -244,23 +238,23 @@ def classify_file(
     stream: IO[bytes] | None = None,
     on_progress: ProgressFn | None = None,
 ) -> BatchSummary:
-    """Classify every good row of one input (or `stream` for '-') and hand the records to `writer`."""
-    raw = stream or (open_binary(path) if detect_format(path) != "parquet" else None)
-    total = path.stat().st_size if stream is None else 0
+    """Classify every good row of one input (or `stream` for '-') and hand the records to `writer`; the rows
+    before a break in the file (a cut gzip) are written before BrokenInput reports it."""
     summary = BatchSummary(str(path))
     rejects = RejectWriter(reject_path_for(path, reject_dir))
-    try:
-        for read, classified in classify_records(model, read_records(path, raw), writer, cols, rejects):
+    with InputFile(path, stream) as source, closing(rejects):
+        for read, classified in classify_records(model, source.records(), writer, cols, rejects):
             summary.read += read
             summary.classified += classified
             summary.rejected += read - classified
             if on_progress is not None:
-                on_progress(bytes_read(raw, total), total)
-    finally:
-        rejects.close()
-        if raw is not None and stream is None:
-            raw.close()
+                on_progress(source.bytes_read(), source.total)
     summary.reject_path = str(rejects.path) if summary.rejected else ""
+    source.raise_if_broken(
+        f"the {summary.read:,} rows before it were read: {summary.classified:,} classified, "
+        f"{summary.rejected:,} rejected",
+        summary.reject_path,
+    )
     return summary
 
 
@@ -269,6 +263,10 @@ def classify_file(
 
 def _unclassified(version: str) -> Any:
     """Stored posts the model `version` has no prediction for: posts LEFT JOIN predictions IS NULL."""
+    from sqlalchemy import and_
+
+    from miner import store
+
     posts, preds = store.posts, store.predictions
     joined = posts.outerjoin(
         preds,
@@ -281,6 +279,8 @@ def _unclassified(version: str) -> Any:
 
 def count_unclassified(engine: Engine, version: str) -> int:
     """How many stored posts still lack a prediction of this model version."""
+    from sqlalchemy import func, select
+
     joined, missing = _unclassified(version)
     with engine.connect() as conn:
         return conn.execute(select(func.count()).select_from(joined).where(missing)).scalar_one()
@@ -302,6 +302,10 @@ def classify_stored(
     Each batch is read and written in one transaction, so an interrupted run loses at most one batch and
     the next run resumes where it stopped.
     """
+    from sqlalchemy import select
+
+    from miner import store
+
     joined, missing = _unclassified(model.version)
     query = (
         select(store.posts.c.source, store.posts.c.id, store.posts.c.text).select_from(joined).where(missing)

@@ -34,11 +34,18 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin, get_worker
 
-from miner.batch import BatchSummary, Columns, ProgressFn, classify_records, open_writer
+from miner.batch import BatchSummary, Columns, classify_records, open_writer
 from miner.classify import OutageModel, load_model, model_file
 from miner.errors import BadInput, MinerError, ModelError
-from miner.ingest import RejectWriter, check_inputs, reject_path_for
-from miner.sources.files import RawRecord, detect_format, open_binary, read_jsonl
+from miner.sources.files import (
+    ProgressFn,
+    RawRecord,
+    check_inputs,
+    detect_format,
+    open_binary,
+    read_jsonl,
+)
+from miner.sources.rejects import RejectWriter, reject_path_for
 
 # A local cluster when no scheduler is given: one single-threaded worker process per core of a typical
 # laptop; processes, because tokenising and n-gram hashing hold the GIL.

@@ -9,6 +9,15 @@ class BadInput(MinerError):
     """An input file or value cannot be used as given."""
 
 
+class BrokenInput(BadInput):
+    """An input breaks off part-way (a truncated or corrupt gzip stream, a failing disk): the rows before the
+    break were used, the rest cannot be read."""
+
+
+class StoreError(MinerError):
+    """The database cannot be reached or used (a wrong URL, a server down, a file that is no database)."""
+
+
 class MissingCredentials(MinerError):
     """A source needs a secret from the environment that is not set."""
 

@@ -30,19 +30,49 @@ from miner.errors import BadInput, MinerError
 from miner.incidents import latest_model_version, load_reports, update_incidents
 from miner.sensitivity import parse_sensitivity
 from miner.services import load_services
+from miner.sources.records import MAX_FUTURE, MIN_DATE
 
 if TYPE_CHECKING:
     from miner.classify import OutageModel
 
 PROBATION_SHARE = 0.15  # NAB ignores detections in the first 15 % of a series...
 PROBATION_CAP_ROWS = 750  # ...but never more than 15 % of 5000 rows (nab/sweeper.py)
+# Largest value a counts CSV may hold: a trillion posts in one bin is no count, and sums of larger values
+# overflow the detector's arithmetic.
+MAX_COUNT = 1e12
 
 
 def load_series(csv: Path) -> pd.Series:
-    """A NAB CSV (timestamp,value; naive timestamps are UTC) as a count series."""
-    frame = pd.read_csv(csv)
-    index = pd.DatetimeIndex(pd.to_datetime(frame["timestamp"])).tz_localize("UTC")
-    return pd.Series(frame["value"].to_numpy(), index=index, name=csv.stem)
+    """A NAB CSV (timestamp,value; naive timestamps are UTC) as a count series; BadInput names the first row
+    whose timestamp is no ISO 8601 date within the range posts are accepted in, or whose value is no count
+    (a number from 0 to MAX_COUNT)."""
+    try:
+        frame = pd.read_csv(csv, dtype=str, keep_default_na=False)
+    except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise BadInput(f"{csv}: not a readable CSV ({_first_line(exc)})") from None
+    if not {"timestamp", "value"} <= set(frame.columns):
+        raise BadInput(f"{csv}: expected a CSV with columns timestamp,value, found {','.join(frame.columns)}")
+    times = pd.to_datetime(frame["timestamp"], errors="coerce", format="ISO8601", utc=True)
+    values = pd.to_numeric(frame["value"].str.strip(), errors="coerce")
+    _check_rows(csv, frame, times.isna(), "timestamp", "is not an ISO 8601 date")
+    latest = pd.Timestamp.now(tz="UTC") + MAX_FUTURE
+    out_of_range = (times < MIN_DATE) | (times > latest)  # an absurd date would stretch the series over ages
+    _check_rows(csv, frame, out_of_range, "timestamp", f"is out of range ({MIN_DATE:%Y-%m-%d} to tomorrow)")
+    not_count = values.isna() | ~values.between(0, MAX_COUNT)  # NaN, infinities and negatives fail between()
+    _check_rows(csv, frame, not_count, "value", f"is not a count (a number from 0 to {MAX_COUNT:.0e})")
+    return pd.Series(values.to_numpy(dtype=float), index=pd.DatetimeIndex(times), name=csv.stem)
+
+
+def _check_rows(csv: Path, frame: pd.DataFrame, bad: pd.Series, column: str, problem: str) -> None:
+    """BadInput on the first row flagged `bad`, with its line number in the file (the header is line 1)."""
+    if bad.any():
+        row = int(bad.to_numpy().argmax())
+        raise BadInput(f"{csv}: line {row + 2}: {column} {frame[column].iloc[row]!r} {problem}")
+
+
+def _first_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def probation_end(index: pd.DatetimeIndex) -> pd.Timestamp:

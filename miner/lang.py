@@ -11,14 +11,18 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from pathlib import Path
 
 import numpy as np
+import py3langid
 import scipy.sparse as sp
 from py3langid.langid import MODEL_FILE, LanguageIdentifier, visit_counts
+
+from miner.cache import load_or_build
 
 FR, EN, OTHER = "fr", "en", "other"
 # Languages other than fr/en seen in the Spotify/Free streams (Spanish, Portuguese, Italian, German, Dutch,
@@ -84,24 +88,42 @@ class _Model:
     nextmove: np.ndarray
     output: np.ndarray
     rowbase: np.ndarray
-    walk_tables: tuple[Any, list[int], list[int]]  # the same automaton in py3langid's types, for its own walk
     weights: np.ndarray
     bias: np.ndarray
 
 
 @lru_cache(maxsize=1)
 def _model() -> _Model:
-    """Load the model once (~0.7 s): the shipped file is xz-compressed."""
+    """The model, once per process, from the disk cache (miner.cache): decompressing py3langid's xz file
+    takes ~0.7 s, reading the arrays we keep of it a few milliseconds."""
+    arrays = {
+        name: np.frombuffer(data, dtype=dtype).reshape(shape)
+        for name, (dtype, shape, data) in load_or_build(
+            "langid", _model_arrays, (py3langid.__version__,), Path(__file__)
+        ).items()
+    }
+    return _Model(**arrays)
+
+
+@lru_cache(maxsize=1)
+def _walk_tables() -> tuple[array, list[int], list[int]]:
+    """The automaton in py3langid's own types, for its per-byte walk of a single post."""
+    model = _model()
+    return array("I", model.nextmove.tobytes()), model.rowbase.tolist(), model.output.tolist()
+
+
+def _model_arrays() -> dict[str, tuple[str, tuple[int, ...], bytes]]:
+    """py3langid's automaton and its naive-Bayes weights for SCORED_LANGS, as (dtype, shape, bytes)."""
     ident = LanguageIdentifier.from_model_file(MODEL_FILE)
     cols = [list(ident.nb_classes).index(lang) for lang in SCORED_LANGS]
-    return _Model(
-        nextmove=np.frombuffer(ident.tk_nextmove, dtype=np.uint32),
-        output=np.asarray(ident.tk_output, dtype=np.int32),
-        rowbase=np.asarray([row << 8 for row in ident.tk_row], dtype=np.int64),
-        walk_tables=(ident.tk_nextmove, [row << 8 for row in ident.tk_row], ident.tk_output),
-        weights=np.asarray(ident.nb_ptc[:, cols], dtype=np.float32),
-        bias=np.asarray(ident.nb_pc[cols], dtype=np.float32),
-    )
+    arrays = {
+        "nextmove": np.frombuffer(ident.tk_nextmove, dtype=np.uint32),
+        "output": np.asarray(ident.tk_output, dtype=np.int32),
+        "rowbase": np.asarray([row << 8 for row in ident.tk_row], dtype=np.int64),
+        "weights": np.asarray(ident.nb_ptc[:, cols], dtype=np.float32),
+        "bias": np.asarray(ident.nb_pc[cols], dtype=np.float32),
+    }
+    return {name: (values.dtype.str, values.shape, values.tobytes()) for name, values in arrays.items()}
 
 
 def _clean(text: str) -> str:
@@ -141,7 +163,7 @@ def _encode(cleaned: str) -> bytes:
 def _score_one(blob: bytes) -> np.ndarray:
     """Raw log-likelihoods for one post with py3langid's own walk (no numpy overhead per byte)."""
     model = _model()
-    counts = visit_counts(*model.walk_tables, blob)
+    counts = visit_counts(*_walk_tables(), blob)
     if not counts:
         return model.bias.copy()
     feats = np.fromiter(counts.keys(), dtype=np.intp, count=len(counts))

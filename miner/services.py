@@ -24,6 +24,9 @@ DEFAULT_SERVICES_PATH = Path(__file__).resolve().parents[1] / "data" / "services
 SERVICES_ENV = "MINER_SERVICES"
 LANGS = ("fr", "en")
 SOURCES = ("x", "bluesky", "mastodon")
+"""Sources searched per service, query by query."""
+JETSTREAM = "jetstream"
+"""Bluesky's live stream: every post, matched locally against all services (`miner.collect.jetstream`)."""
 # X API v2 recent search rejects queries longer than 512 characters (1,024 is full-archive only).
 X_QUERY_LIMIT = 512
 # Reposts would count one complaint many times; lang:fr OR lang:en keeps the two languages we classify.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -40,11 +41,16 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from miner.errors import StoreError
 from miner.labels import TYPES
 from miner.post import Post
 
 DEFAULT_DB_URL = "sqlite:///data/miner.db"
+# A database server answers in milliseconds; without a limit, a dead host holds a command for the operating
+# system's TCP timeout (about two minutes) before the error.
+CONNECT_TIMEOUT_S = 10
 # Posts per INSERT batch: large enough to amortise round trips, small enough for SQLite's
 # variable limit when looking up existing keys.
 WRITE_BATCH = 500
@@ -192,16 +198,53 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def connect(url: str | None = None, *, migrate_schema: bool = True) -> Engine:
-    """Open the store, creating the SQLite folder and upgrading the schema when needed."""
+    """Open the store, creating the SQLite folder and upgrading the schema when needed. A URL that is no
+    database URL, a server that does not answer, a file that is no database: StoreError, one line, with
+    the URL shown without its password."""
     url = db_url(url)
-    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
-        os.makedirs(os.path.dirname(os.path.abspath(url.removeprefix("sqlite:///"))), exist_ok=True)
-    engine = create_engine(url)
+    shown = _without_password(url)
+    try:
+        engine = create_engine(_sqlite_folder(url, shown), **_connect_args(url))
+    except (ArgumentError, ImportError) as exc:  # not a URL, an unknown dialect, a driver not installed
+        raise StoreError(f"{shown}: not a usable database URL ({_first_line(exc)})") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
-    if migrate_schema:
-        migrate(engine)
+    try:
+        if migrate_schema:
+            migrate(engine)
+        else:
+            engine.connect().close()
+    except DBAPIError as exc:
+        raise StoreError(f"cannot use the database {shown}: {_first_line(exc.orig or exc)}") from None
     return engine
+
+
+def _without_password(url: str) -> str:
+    """The URL as it may be shown: "postgresql://user:secret@host/db" -> "postgresql://user:***@host/db"."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _sqlite_folder(url: str, shown: str) -> str:
+    """Create the folder of a SQLite file URL (SQLite creates the file, not its folder)."""
+    if url.startswith("sqlite:///") and not url.startswith("sqlite:///:memory:"):
+        folder = os.path.dirname(os.path.abspath(url.removeprefix("sqlite:///")))
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"{shown}: cannot create the folder {folder} ({exc.strerror})") from None
+    return url
+
+
+def _connect_args(url: str) -> dict[str, Any]:
+    """PostgreSQL gets CONNECT_TIMEOUT_S unless the URL sets its own connect_timeout."""
+    if url.startswith("postgresql") and "connect_timeout" not in url:
+        return {"connect_args": {"connect_timeout": CONNECT_TIMEOUT_S}}
+    return {}
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def current_version(conn: Connection) -> int:

@@ -2,8 +2,10 @@
 
 normalize() turns a raw post into clean lower-case text: markers for URLs and handles, split hashtags,
 spaced emoji, squeezed letter runs, unescaped HTML entities, and the Free export's literal "n" line breaks
-repaired where that is safe. lemmatize() tokenises with blank spaCy pipelines (no statistical model) and maps
-each token through the spacy-lookups-data lookup table: one space-joined string of lemmas per post.
+repaired where that is safe. lemmatize() tokenises with spaCy's French and English tokenizers
+(miner.tokenizer; no statistical model) and maps each token through the spacy-lookups-data lookup table: one
+space-joined string of lemmas per post. The tables and the word lists derived from them are built once, then
+read from the disk cache (miner.cache).
 """
 
 from __future__ import annotations
@@ -13,13 +15,11 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
+from pathlib import Path
+from typing import Any
 
-import spacy
-from spacy.lang.en.stop_words import STOP_WORDS as EN_STOP_WORDS
-from spacy.lang.fr.stop_words import STOP_WORDS as FR_STOP_WORDS
-from spacy.language import Language
-from spacy.lookups import Lookups
-from spacy.util import load_language_data, registry
+from miner.cache import load_or_build
+from miner.tokenizer import tokenizer
 
 FR, EN = "fr", "en"
 # Characters of a post that are processed. Posts are tweets (<= 280) or Free exports (<= ~500); a huge paste
@@ -239,49 +239,52 @@ def _known(word: str) -> bool:
 
 
 @lru_cache(maxsize=2)
-def lookup_table(lang: str) -> dict[str, str]:
-    """spacy-lookups-data's lemma lookup table, form -> lemma (French lists lemmas: the first, as spaCy)."""
-    data = load_language_data(registry.lookups.get(lang)["lemma_lookup"])
-    return {form: lemma if isinstance(lemma, str) else lemma[0] for form, lemma in data.items()}
+def _lexicon(lang: str) -> dict[str, Any]:
+    """Every word spaCy and spacy-lookups-data know for `lang` -> its lemma: the lookup table's lemma for its
+    forms (French lists lemmas: the first, as spaCy), itself for lemmas and stop words; and (French) the
+    lemmas of accent-less spellings."""
+    return load_or_build(f"lexicon-{lang}", lambda: _build_lexicon(lang), _versions(), Path(__file__))
 
 
-@lru_cache(maxsize=2)
-def pipeline(lang: str) -> Language:
-    """Blank spaCy pipeline with the lookup lemmatizer, built once per language.
+def _versions() -> tuple[str, ...]:
+    """What the lexicon is derived from, for its cache key."""
+    import spacy
+    import spacy_lookups_data
 
-    The lemmatizer gets the table we already loaded: nlp.initialize() would read the file again (~9 s, fr).
-    """
-    nlp = spacy.blank(lang)
-    lookups = Lookups()
-    lookups.add_table("lemma_lookup", lookup_table(lang))
-    nlp.add_pipe("lemmatizer", config={"mode": "lookup"}).initialize(lookups=lookups)
-    return nlp
+    return spacy.__version__, spacy_lookups_data.__version__
 
 
-@lru_cache(maxsize=2)
-def _lemma_forms(lang: str) -> dict[str, str]:
-    """Every word spacy-lookups-data and spaCy know for lang, mapped to its lemma (a lemma maps to itself)."""
-    table = lookup_table(lang)
-    forms = {word: word for word in (FR_STOP_WORDS if lang == FR else EN_STOP_WORDS)}
-    for lemmas in load_language_data(registry.lookups.get(lang)["lemma_index"]).values():
+def _build_lexicon(lang: str) -> dict[str, Any]:
+    """Read spacy-lookups-data's tables for `lang` (a few seconds for French); see _lexicon."""
+    import spacy
+    from spacy.util import load_language_data, registry
+
+    tables = registry.lookups.get(lang)
+    data = load_language_data(tables["lemma_lookup"])
+    table = {form: lemma if isinstance(lemma, str) else lemma[0] for form, lemma in data.items()}
+    forms = {word: word for word in spacy.blank(lang).Defaults.stop_words}
+    for lemmas in load_language_data(tables["lemma_index"]).values():
         forms.update((lemma, lemma) for lemma in lemmas)
     forms.update((lemma, lemma) for lemma in table.values())
     forms.update(table)
-    return forms
+    return {"forms": forms, "unaccented": _unaccented_lemmas(forms) if lang == FR else {}}
 
 
 @lru_cache(maxsize=1)
 def _vocabulary() -> frozenset[str]:
     """Known French and English words; single letters (bar "a", "à", "y") are left out: they prove nothing."""
-    words = _lemma_forms(FR).keys() | _lemma_forms(EN).keys()
+    return load_or_build("vocabulary", _build_vocabulary, _versions(), Path(__file__))
+
+
+def _build_vocabulary() -> frozenset[str]:
+    words = _lexicon(FR)["forms"].keys() | _lexicon(EN)["forms"].keys()
     return frozenset(word.lower() for word in words if len(word) > 1 or word in "aày")
 
 
-@lru_cache(maxsize=1)
-def _unaccented_lemmas() -> dict[str, str]:
-    """French lemma of an accent-less spelling ("probleme" -> "problème") when a single lemma folds to it."""
+def _unaccented_lemmas(forms: dict[str, str]) -> dict[str, str]:
+    """Lemma of an accent-less spelling ("probleme" -> "problème") when a single lemma folds to it."""
     lemmas: dict[str, set[str]] = {}
-    for form, lemma in _lemma_forms(FR).items():
+    for form, lemma in forms.items():
         folded = _fold_accents(form)
         if folded != form:
             lemmas.setdefault(folded, set()).add(lemma)
@@ -303,10 +306,9 @@ class _Lemmatizer:
     """
 
     def __init__(self, lang: str) -> None:
-        self.nlp = pipeline(lang)
-        self.table = lookup_table(lang)
-        self.forms = _lemma_forms(lang)
-        self.unaccented = _unaccented_lemmas() if lang == FR else {}
+        self.tokenizer = tokenizer(lang)
+        lexicon = _lexicon(lang)
+        self.forms, self.unaccented = lexicon["forms"], lexicon["unaccented"]
         self.memo: dict[str, str] = {}
 
     def lemmatize(self, texts: list[str]) -> list[str]:
@@ -315,8 +317,8 @@ class _Lemmatizer:
             self.memo.clear()
         chunked = [text[:MAX_NORMALIZED_CHARS].split() for text in texts]
         unseen = list({chunk: None for chunks in chunked for chunk in chunks if chunk not in self.memo})
-        # The lemmatizer component is skipped: lemma() reads its table, plus norms and accent repair.
-        docs = self.nlp.pipe(unseen, batch_size=BATCH_SIZE, disable=["lemmatizer"])
+        # lemma() reads the lookup table as spaCy's lookup lemmatizer would, plus norms and accent repair.
+        docs = self.tokenizer.pipe(unseen, batch_size=BATCH_SIZE)
         for chunk, doc in zip(unseen, docs, strict=True):
             self.memo[chunk] = " ".join(filter(None, (self.lemma(token.norm_) for token in doc)))
         memo = self.memo
@@ -324,9 +326,10 @@ class _Lemmatizer:
 
     def lemma(self, norm: str) -> str:
         """Lemma of a token's norm ("n't" -> "not", "ca" -> "can"); "" for punctuation a model cannot use."""
-        if norm in self.table:
-            return self.table[norm]
-        if norm in self.forms or norm in KEPT_PUNCTUATION:
+        lemma = self.forms.get(norm)
+        if lemma is not None:
+            return lemma
+        if norm in KEPT_PUNCTUATION:
             return norm
         if all(unicodedata.category(char)[0] in "PZ" for char in norm):
             return ""
@@ -351,6 +354,8 @@ def lemmatize(texts: Iterable[str], langs: Iterable[str]) -> list[str]:
     results = [""] * len(texts)
     for lang in (FR, EN):
         rows = [i for i, post_lang in enumerate(langs) if (post_lang == FR) == (lang == FR)]
+        if not rows:  # a language's tables and tokenizer load only when a post needs them
+            continue
         lemmas = _lemmatizer(lang).lemmatize([texts[i] for i in rows])
         for i, post_lemmas in zip(rows, lemmas, strict=True):
             results[i] = post_lemmas

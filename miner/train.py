@@ -1,4 +1,4 @@
-"""Train, evaluate and write a versioned outage model: `python -m miner.train` or `miner train`.
+"""Train, evaluate and write a versioned outage model; `miner train` (miner.cli.model) is its command line.
 
 The work is a chain of steps, each declaring what it reads and writes (explosion/projects style):
 load -> [feedback] -> cross_validate (every set-up, grouped by author) -> select -> fit (calibration and
@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sys
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -602,10 +601,3 @@ def _target_misses(metrics: dict[str, Any]) -> list[str]:
                     f"- Target missed: {lang} {name.replace('_', ' ')} {_pct(value)} < {target:.2f}."
                 )
     return misses
-
-
-if __name__ == "__main__":
-    from miner.cli import main
-
-    sys.argv.insert(1, "train")
-    main()

@@ -20,12 +20,12 @@ from miner import store
 from miner.alerts import Event, alert_payload
 from miner.batch import classify_stored
 from miner.classify import OutageModel
-from miner.collect.jetstream import JETSTREAM, Jetstream
+from miner.collect.jetstream import Jetstream
 from miner.collect.run import build_collectors, collect_queries
 from miner.detect import DetectConfig, Incident
 from miner.errors import MinerError
 from miner.incidents import latest_model_version, service_configs, update_incidents
-from miner.services import Catalog, build_queries
+from miner.services import JETSTREAM, Catalog, build_queries
 
 log = logging.getLogger(__name__)
 

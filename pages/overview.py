@@ -1,11 +1,11 @@
 """What is down now: every watched service on one page, worst first, each linked to its own page.
 
-    streamlit run app.py          # then "overview" in the sidebar, or http://127.0.0.1:8501/overview
+    streamlit run app.py          # then "Overview" in the sidebar, or http://127.0.0.1:8501/overview
 
 Each service shows its state (ok / possible / outage, from the detector's incidents), its outage reports in
 the last hour against the usual level for that hour, its reports per hour over the last day, and the type
-most of them name (`miner.dashboard.overview`). One `show_*` function per panel, as in app.py. The board
-is cached for a minute and redrawn every minute, so a running collector shows up without a reload.
+most of them name (`miner.dashboard.overview`). One `show_*` function per panel, as on the Dashboard page.
+The board is cached for a minute and redrawn every minute, so a running collector shows up without a reload.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from miner.errors import MinerError
 from miner.feedback import DEFAULT_TZ
 from miner.services import load_services
 
-SERVICE_PAGE = "app.py"  # the per-service page; it opens on the service of ?service=NAME
+SERVICE_PAGE = "pages/dashboard.py"  # the per-service page; it opens on the service of ?service=NAME
 TTL = timedelta(seconds=60)
 STATES = {
     "outage": ":red[● **outage**]",

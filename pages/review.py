@@ -1,6 +1,6 @@
 """Review page: label the posts the model is least sure of, one at a time; every answer is stored as data.
 
-    streamlit run app.py          # then "review" in the sidebar; or: streamlit run pages/review.py
+    streamlit run app.py          # then "Review" in the sidebar; or: streamlit run pages/review.py
 
 One `show_*` function per panel, as in app.py. The queue (`miner.feedback.review_queue`) is read again on
 every run, so a post reviewed here or by a colleague never comes back. The buttons save in their callbacks,
@@ -195,8 +195,12 @@ def main() -> None:
     st.set_page_config(page_title="Review · Outage miner", page_icon="📝", layout="wide")
     st.title("Review predictions")
     url = store.db_url()
-    with engine(url).connect() as conn:
-        version = queries.latest_model_version(conn)
+    try:
+        with engine(url).connect() as conn:
+            version = queries.latest_model_version(conn)
+    except MinerError as exc:  # a wrong MINER_DB_URL, a server down: one line, as the CLI says it
+        st.error(escape_markdown(str(exc)))
+        return
     if version is None:
         st.info("No classified posts yet: run `miner import` then `miner classify --db`.")
         return

@@ -312,7 +312,12 @@ def test_dashboard_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
         assert page.get_by_text(sample.SCRIPT).count() >= 1  # visible as text, so not an element
         assert not page.evaluate("[...document.scripts].some(s => s.textContent.includes('alert(1)'))")
         assert dialogs == []
+        links = page.locator("[data-testid='stSidebarNavLink']")
+        names = [text.split()[-1] for text in links.all_inner_texts()]  # each link: its icon, its name
+        assert names == ["Dashboard", "Overview", "Review"]
         page.screenshot(path=str(tmp_path / "dashboard.png"), full_page=True)
+        links.nth(2).click()
+        page.get_by_text("Review predictions").first.wait_for(timeout=60_000)
         browser.close()
     assert (tmp_path / "dashboard.png").stat().st_size > 10_000
 
@@ -333,3 +338,67 @@ def test_a_link_opens_the_page_focused_on_an_incident(filled: str) -> None:
     assert not app.exception
     assert app.session_state["incident"] == 1
     assert any("Focused on the incident" in c.value for c in app.caption)
+
+
+DEMO_STEPS = [  # what `make demo` runs (see the Makefile), on a store of the test's own
+    ["import", "data/demo/free-fr.csv.gz", "--service", "free", "--source", "x"],
+    ["import", "data/demo/spotify-en.csv.gz", "--service", "spotify", "--source", "twcs"],
+    ["classify", "--db"],
+    ["detect", "--db"],
+]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """URL of the demo store, built from data/demo by the `miner` commands `make demo` runs."""
+    from miner.cli import main
+
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'miner.db'}"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(ROOT)
+        for step in DEMO_STEPS:
+            patch.setattr(sys, "argv", ["miner", *step, "--db-url", url])
+            with pytest.raises(SystemExit) as done:
+                main()
+            assert done.value.code in (0, None), step
+    return url
+
+
+def test_first_view_of_the_demo_shows_the_free_tv_outage(demo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The newest post is from 2025-06-17 and its last 24 h are quiet: the page opens on the 2024-07-19 outage.
+    monkeypatch.setenv("MINER_DB_URL", demo)
+    app = run(AppTest.from_file(APP, default_timeout=60))
+    assert app.title[0].value == "Is free down?"
+    focus = app.sidebar.selectbox(key="incident")
+    assert focus.value is not None and focus.format_func(focus.value).startswith(
+        "2024-07-19 20:05 CEST · outage"
+    )
+    assert (
+        app.info[0].value
+        == "No incident in the last 24 h before the newest post: showing the newest incident."
+    )
+    assert any(
+        c.value.startswith("Focused on the incident that started 2024-07-19 20:05 CEST") for c in app.caption
+    )
+    assert chart_reports(app) > 40  # the evening's burst of reports, not the quiet last day
+    assert all("2024-07-19" in c.value for c in app.main.columns[2].caption)  # quotes from the outage
+    focus.set_value(None)
+    app = run(app)
+    assert not app.info and chart_reports(app) < 5  # "Whole window": back to the quiet last 24 h
+
+
+def test_sidebar_pages_lead_to_review(demo: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINER_DB_URL", demo)
+    app = run(AppTest.from_file(APP, default_timeout=60))
+    app.switch_page("pages/review.py")
+    app = run(app)
+    assert app.title[0].value == "Review predictions"
+
+
+def test_an_unusable_database_is_one_line_on_both_pages(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MINER_DB_URL", "postgresql+psycopg://miner:s3cret@127.0.0.1:1/db")  # nobody on port 1
+    app = run()
+    [error] = [e.value for e in app.error]
+    assert error.startswith("cannot use the database") and "s3cret" not in error
+    app.switch_page("pages/review.py")
+    assert [e.value for e in run(app).error] == [error]

@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 import skops.io as sio
+import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from sklearn.base import clone
@@ -273,3 +274,24 @@ def test_default_model_comes_from_the_pointer_or_the_environment(
     monkeypatch.setenv(classify.MODEL_DIR_ENV, str(tmp_path / "missing"))
     with pytest.raises(ModelError, match="no such model file"):
         load_model()
+
+
+def test_cached_start_up_predicts_as_the_libraries_own_loading(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The CLI starts from the disk cache (miner.cache): spaCy tokenizers rebuilt from their rules, py3langid's
+    # arrays, the model's state. Loading each the libraries' own way must give the same predictions.
+    from miner import lang as language_id
+    from miner import text
+
+    corpus = pd.read_json(CORPUS, lines=True, dtype={"id": str, "author": str})
+    texts = corpus["text"].iloc[::5].tolist()
+    cached = load_model().predict_frame(texts)
+    caches = (text._lemmatizer, language_id._model)
+    with monkeypatch.context() as patch:
+        patch.setattr(text, "tokenizer", lambda lang: spacy.blank(lang).tokenizer)
+        patch.setattr(language_id, "load_or_build", lambda name, build, *key: build())
+        for function in caches:
+            function.cache_clear()
+        uncached = classify._load_skops(classify.model_file()).predict_frame(texts)
+    for function in caches:
+        function.cache_clear()
+    assert len(texts) > 2_000 and uncached.equals(cached)

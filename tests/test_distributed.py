@@ -17,9 +17,9 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-import skops.io
 from distributed import Client, LocalCluster
 
+from miner import distributed as distributed_module
 from miner.batch import Columns, ParquetWriter, classify_file
 from miner.classify import OutageModel, load_model, model_file
 from miner.cli import main
@@ -138,14 +138,14 @@ def test_parquet_rows_are_numbered_across_partitions(
 
 
 def _count_model_loads() -> None:
-    """Runs on each worker: count every model file skops deserialises from now on."""
-    real_load = skops.io.load
+    """Runs on each worker: count every model the worker loads from now on (from its file or the cache)."""
+    real_load = distributed_module.load_model
 
     def counting_load(*args: Any, **kwargs: Any) -> Any:
         _LOADS["model"] += 1
         return real_load(*args, **kwargs)
 
-    skops.io.load = counting_load
+    distributed_module.load_model = counting_load
 
 
 def _model_loads() -> int:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import func, select
 
 from miner import store
-from miner.ingest import import_file, reject_path_for
+from miner.ingest import import_file
 from miner.privacy import author_key
 from miner.sources.records import MAX_TEXT_CHARS, ColumnMap
 from tests.realdata import FREE_POSTS, SPOTIFY_POSTS
@@ -95,30 +95,6 @@ def test_bad_rows_are_quarantined_and_good_rows_kept(engine, tmp_path: Path) -> 
         assert expected in reasons
     assert all(len(r["record"]) <= 2000 for r in rejects)
     assert _stored(engine, "file", "g1").created_at == _stored(engine, "file", "g2").created_at
-
-
-def test_rejects_go_to_cwd_when_input_folder_is_read_only(tmp_path: Path, monkeypatch) -> None:
-    ro = tmp_path / "ro"
-    ro.mkdir()
-    ro.chmod(0o555)
-    monkeypatch.chdir(tmp_path)
-    try:
-        target = reject_path_for(ro / "posts.csv")
-        expected = (
-            tmp_path / "posts.csv.rejected.jsonl" if not _writable(ro) else ro / "posts.csv.rejected.jsonl"
-        )
-        assert target == expected
-        assert (
-            reject_path_for(ro / "posts.csv", tmp_path / "q") == tmp_path / "q" / "posts.csv.rejected.jsonl"
-        )
-    finally:
-        ro.chmod(0o755)
-
-
-def _writable(path: Path) -> bool:
-    import os
-
-    return os.access(path, os.W_OK)  # root may write anywhere
 
 
 def _big_jsonl(path: Path, rows: int) -> None:

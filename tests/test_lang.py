@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 import pytest
+from py3langid.langid import MODEL_FILE, LanguageIdentifier
 
+from miner import cache
+from miner import lang as language_id
 from miner.lang import EN, FR, OTHER, detect_lang, detect_langs
 from tests.realdata import FREE_POSTS, SPOTIFY_POSTS
 
@@ -82,3 +86,22 @@ def test_batch_walk_matches_single_post_walk() -> None:
     # detect_lang uses py3langid's own automaton walk, detect_langs our numpy walk over many posts at once.
     texts = _real_sample()["text"].tolist()
     assert detect_langs(texts) == [detect_lang(text) for text in texts]
+
+
+def test_cached_model_is_py3langid_model(tmp_path, monkeypatch) -> None:
+    # The arrays come from the disk cache (miner.cache); read back from a fresh one, they are py3langid's.
+    monkeypatch.setenv(cache.CACHE_DIR_ENV, str(tmp_path))
+    language_id._model.cache_clear()
+    try:
+        language_id._model()  # builds the entry
+        language_id._model.cache_clear()
+        cached = language_id._model()  # reads it back
+        ident = LanguageIdentifier.from_model_file(MODEL_FILE)
+        cols = [list(ident.nb_classes).index(code) for code in language_id.SCORED_LANGS]
+        np.testing.assert_array_equal(cached.nextmove, np.frombuffer(ident.tk_nextmove, dtype=np.uint32))
+        np.testing.assert_array_equal(cached.output, ident.tk_output)
+        np.testing.assert_array_equal(cached.rowbase, [row << 8 for row in ident.tk_row])
+        np.testing.assert_array_equal(cached.weights, ident.nb_ptc[:, cols].astype(np.float32))
+        np.testing.assert_array_equal(cached.bias, ident.nb_pc[cols].astype(np.float32))
+    finally:
+        language_id._model.cache_clear()

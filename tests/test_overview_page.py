@@ -98,7 +98,7 @@ def test_overview_in_a_real_browser(tmp_path: Path, chromium: str) -> None:
         page = browser.new_page(viewport={"width": 1400, "height": 1800})
         page.goto(f"http://127.0.0.1:{port}/")
         page.get_by_role("heading", name="Is free down?").wait_for(timeout=60_000)
-        page.get_by_role("link", name="overview").click()
+        page.get_by_role("link", name="Overview").click()
         page.get_by_role("heading", name="What is down now").wait_for(timeout=30_000)
         for service in load_services().services:
             page.get_by_role("link", name=service.display, exact=True).wait_for(timeout=30_000)

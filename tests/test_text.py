@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import time
+from functools import lru_cache
 
 import pandas as pd
 import pytest
+import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from spacy.util import load_language_data, registry
 
 from miner.text import (
     MAX_CHARS,
@@ -16,10 +19,9 @@ from miner.text import (
     URL_TOKEN,
     USER_TOKEN,
     _lemmatizer,
+    _lexicon,
     lemmatize,
-    lookup_table,
     normalize,
-    pipeline,
 )
 from tests.realdata import FREE_POSTS, SPOTIFY_POSTS
 
@@ -33,6 +35,18 @@ NOISY_PIECES = [
     *["😡", "🏻", "\ufe0f", "\u200d", "❤", "👍", "http://x.co/a ", "www.", "rt :", "RT @a:", "nn", "n"],
     *["#TwitterDown", "instagramdown", "bonjour", "merci", "ok", "vous", "je", "ooo"],
 ]
+
+
+@lru_cache(maxsize=2)
+def spacy_pipeline(lang: str) -> spacy.language.Language:
+    """The reference: spaCy's own blank pipeline with its lookup lemmatizer on spacy-lookups-data's table."""
+    nlp = spacy.blank(lang)
+    nlp.add_pipe("lemmatizer", config={"mode": "lookup"}).initialize()
+    return nlp
+
+
+def lookup_table(lang: str) -> spacy.lookups.Table:
+    return spacy_pipeline(lang).get_pipe("lemmatizer").lookups.get_table("lemma_lookup")
 
 
 def tokens(text: str) -> list[str]:
@@ -229,7 +243,7 @@ def test_chunk_memo_gives_the_tokens_of_the_whole_post() -> None:
         lemmatizer = _lemmatizer(lang)
         whole = [
             " ".join(filter(None, map(lemmatizer.lemma, (t.norm_ for t in doc))))
-            for doc in pipeline(lang).pipe(texts)
+            for doc in spacy_pipeline(lang).pipe(texts)
         ]
         assert lemmatize(texts, [lang] * len(texts)) == whole
 
@@ -239,8 +253,22 @@ def test_lemmas_are_spacy_lookup_lemmatizer_lemmas() -> None:
     checked = 0
     for text, lang in _real_posts():
         lemmatizer, table = _lemmatizer(lang), lookup_table(lang)
-        for token in pipeline(lang)(text):
+        for token in spacy_pipeline(lang)(text):
             if token.text in table and token.norm_ == token.text:
                 assert lemmatizer.lemma(token.norm_) == token.lemma_
                 checked += 1
     assert checked > REAL_SAMPLE  # the check really ran over many tokens
+
+
+@pytest.mark.parametrize("lang", ["fr", "en"])
+def test_known_forms_give_the_lookup_lemma_else_the_word_itself(lang: str) -> None:
+    # lemma() reads one dict of every known word: it must answer as the lookup table (first lemma of a list),
+    # and leave lemmas and stop words that the table does not list as they are.
+    tables = registry.lookups.get(lang)
+    table = load_language_data(tables["lemma_lookup"])
+    forms = _lexicon(lang)["forms"]
+    first = {form: lemma if isinstance(lemma, str) else lemma[0] for form, lemma in table.items()}
+    assert all(forms[form] == lemma for form, lemma in first.items())
+    others = forms.keys() - table.keys()
+    assert len(others) > 1_000 and all(forms[word] == word for word in others)
+    assert spacy_pipeline(lang).Defaults.stop_words <= forms.keys()

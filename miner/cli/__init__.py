@@ -25,9 +25,10 @@ err_console = Console(stderr=True)
 
 
 def file_progress() -> Progress:
-    """The progress display of commands that read files: one bar per file, in bytes read, on stderr."""
+    """The progress display of commands that read files: one bar per file, in bytes read, on stderr when it
+    is a terminal (in a log or a pipe, a finished bar is noise, and an error stays one line)."""
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn())
-    return Progress(*columns, console=err_console)
+    return Progress(*columns, console=err_console, disable=not err_console.is_terminal)
 
 
 @app.callback()

@@ -8,28 +8,21 @@ import time
 from collections import deque
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.table import Table
 
-from miner import store
 from miner.cli import app
-from miner.collect import (
-    CollectSummary,
-    RetryPolicy,
-    build_collectors,
-    build_queries,
-    collect_queries,
-    jetstream_listener,
-    load_services,
-)
-from miner.collect.jetstream import JETSTREAM, Counters, Jetstream, status_line
 from miner.errors import BadInput
-from miner.services import SOURCES, Catalog
+from miner.services import JETSTREAM, SOURCES, Catalog
 from miner.sources.records import Rejected, parse_time
+
+if TYPE_CHECKING:  # the collectors load HTTP clients and the store SQLAlchemy: only when a command runs
+    from miner.collect import CollectSummary
+    from miner.collect.jetstream import Counters, Jetstream
 
 console = Console(stderr=True)
 # Queries can be 512 characters long; the summary shows their start.
@@ -75,6 +68,8 @@ def _summary_table(summaries: list[CollectSummary]) -> Table:
 def follow(stream: Jetstream, seconds: float | None = None) -> str:
     """Redraw the stream's live line on stderr until its run ends (or for `seconds`); the line over
     the whole time followed. Re-raises the run's error."""
+    from miner.collect.jetstream import status_line
+
     started = time.monotonic()
     first = recent = (started, stream.snapshot())
     window: deque[tuple[float, Counters]] = deque([first], maxlen=RATE_WINDOW)
@@ -101,6 +96,9 @@ def _collect_stream(
     catalog: Catalog, service: str | None, since: datetime | None, max_posts: int | None, db_url: str | None
 ) -> None:
     """Catch up on the stream from the saved cursor (else `since`, else an hour ago) to now."""
+    from miner import store
+    from miner.collect import RetryPolicy, jetstream_listener
+
     stream = jetstream_listener(store.connect(db_url), catalog, service)
     _show_logs()
     stream.start(since=since, until=datetime.now(UTC), max_posts=max_posts, attempts=RetryPolicy().attempts)
@@ -164,6 +162,9 @@ def collect_cmd(
 
     Example: miner collect jetstream
     """
+    from miner import store
+    from miner.collect import build_collectors, build_queries, collect_queries, load_services
+
     since_time = _parse_since(since)
     catalog = load_services(services)
     if source == JETSTREAM:

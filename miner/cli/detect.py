@@ -7,34 +7,32 @@ import sys
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pandas as pd
 import typer
 from rich.console import Console
 
-from miner import store
 from miner.cli import app
-from miner.detect import DetectConfig, Incident, detect
 from miner.errors import BadInput
-from miner.evaluate import load_series
-from miner.incidents import service_configs, update_incidents, with_freq
 from miner.sensitivity import SENSITIVITY_HELP, parse_sensitivity
 from miner.services import load_services
 from miner.sources.records import parse_time
+
+if TYPE_CHECKING:  # pandas, SciPy and SQLAlchemy: only when a command runs
+    import pandas as pd
+
+    from miner.detect import Incident
 
 console = Console(stderr=True)
 
 
 def read_counts(path: Path, freq: str) -> pd.Series:
     """A `timestamp,value` CSV (the NAB format) on a regular `freq` grid; gaps stay unknown."""
+    from miner.evaluate import load_series
+
     if not path.is_file():
         raise BadInput(f"{path}: no such file")
-    try:
-        series = load_series(path)
-    except (KeyError, ValueError) as exc:
-        raise BadInput(f"{path}: expected a CSV with columns timestamp,value ({exc})") from None
-    return series.sort_index().resample(freq, origin="start").sum(min_count=1)
+    return load_series(path).sort_index().resample(freq, origin="start").sum(min_count=1)
 
 
 def _write_incidents(incidents: list[Incident], output: Path | None) -> None:
@@ -55,7 +53,9 @@ def detect_cmd(
     db: Annotated[
         bool, typer.Option("--db", help="Detect on the stored classified posts and store incidents.")
     ] = False,
-    freq: Annotated[str, typer.Option(help="Bin width, e.g. 5min, 15min, 1h.")] = DetectConfig.freq,
+    freq: Annotated[
+        str | None, typer.Option(help="Bin width, e.g. 5min, 15min, 1h (default: the detector's 5min).")
+    ] = None,
     output: Annotated[
         Path | None, typer.Option(help="With --counts: JSONL file for incidents (default stdout).")
     ] = None,
@@ -79,13 +79,18 @@ def detect_cmd(
     """
     if (counts is None) == (not db):
         raise BadInput("give exactly one of --counts FILE or --db")
-    config = with_freq(DetectConfig(), freq)
+    from miner import store
+    from miner.dashboard.summary import plural
+    from miner.detect import DetectConfig, detect
+    from miner.incidents import service_configs, update_incidents, with_freq
+
+    config = with_freq(DetectConfig(), freq or DetectConfig.freq)
     rate = None if sensitivity is None else parse_sensitivity(sensitivity)
     if counts is not None:
         config = config if rate is None else replace(config, false_alarms_per_week=rate)
         incidents = detect(read_counts(counts, config.freq), config)
         _write_incidents(incidents, output)
-        console.print(f"{len(incidents)} incidents in {counts}")
+        console.print(f"{plural(len(incidents), 'incident')} in {counts}")
         return
     catalog = load_services(services)
     excluded = {key for s in catalog.services for key in s.official_keys()}
@@ -102,4 +107,6 @@ def detect_cmd(
     for svc, incidents in sorted(found.items()):
         outages = sum(i.level == "outage" for i in incidents)
         setting = per_service.get(svc, config).sensitivity
-        console.print(f"{svc}: {len(incidents)} incidents ({outages} at outage level), sensitivity {setting}")
+        console.print(
+            f"{svc}: {plural(len(incidents), 'incident')} ({outages} at outage level), sensitivity {setting}"
+        )

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
 
-from miner import store
 from miner.cli import app, file_progress
-from miner.ingest import ImportSummary, check_inputs, import_file
+from miner.sources.files import check_inputs
 from miner.sources.records import ColumnMap
+
+if TYPE_CHECKING:  # the store loads SQLAlchemy: only when a command runs
+    from miner.ingest import ImportSummary
 
 console = Console(stderr=True)
 
@@ -62,6 +64,9 @@ def import_cmd(
 
     Example: miner import data/demo/free-fr.csv.gz --service free --source x
     """
+    from miner import store
+    from miner.ingest import import_file
+
     check_inputs(paths)
     engine = store.connect(db_url)
     cols = ColumnMap(

@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 from rich.console import Console
 
-from miner import store
 from miner.cli import app
 
 if TYPE_CHECKING:  # the modules behind these load scikit-learn and spaCy: only when a command runs
@@ -37,6 +36,7 @@ def export_cmd(
 
     Example: miner labels export feedback.jsonl
     """
+    from miner import store
     from miner.feedback import export
 
     with store.connect(db_url).connect() as conn:

@@ -21,11 +21,10 @@ from rich.progress import (
 )
 from rich.table import Table
 
-from miner import store
 from miner.cli import app, file_progress
 from miner.errors import BadInput
-from miner.ingest import check_inputs
 from miner.labels import CORPUS_DIR, LANGS
+from miner.sources.files import check_inputs
 
 if TYPE_CHECKING:  # the modules behind these load spaCy and scikit-learn: only when a command runs
     from miner.batch import BatchSummary, Columns, RecordWriter
@@ -142,6 +141,7 @@ def _classify_one(
 
 def _classify_db(model_dir: Path | None, db_url: str | None) -> None:
     """Classify the stored posts the model has no prediction for yet."""
+    from miner import store
     from miner.batch import classify_stored, count_unclassified
     from miner.classify import load_model
 

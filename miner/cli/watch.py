@@ -8,22 +8,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import pandas as pd
 import typer
 from rich.console import Console
 
-from miner import store
-from miner.alerts import send_alert, webhook_url
 from miner.cli import app
-from miner.collect.jetstream import JETSTREAM
 from miner.errors import BadInput, MinerError
 from miner.sensitivity import SENSITIVITY_HELP, parse_sensitivity
-from miner.services import SOURCES, load_services
+from miner.services import JETSTREAM, SOURCES, load_services
 
 console = Console(stderr=True)
 
 
 def _interval(every: str) -> float:
+    import pandas as pd
+
     try:
         seconds = pd.Timedelta(every).total_seconds()
     except ValueError:
@@ -36,6 +34,7 @@ def _interval(every: str) -> float:
 def _notifier(url: str | None):
     if url is None:
         return None
+    from miner.alerts import send_alert
 
     def notify(payload: dict[str, Any]) -> None:
         try:
@@ -74,6 +73,8 @@ def watch_cmd(
 
     Example: miner watch --source jetstream
     """
+    from miner import store
+    from miner.alerts import webhook_url
     from miner.classify import load_model  # heavy (spaCy, scikit-learn): only when watching
     from miner.cli.collect import follow
     from miner.collect import RetryPolicy, jetstream_listener

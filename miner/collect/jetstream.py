@@ -45,12 +45,11 @@ from miner.collect.policy import RetryPolicy
 from miner.errors import BadInput, SourceError
 from miner.match import Matcher
 from miner.post import Post
-from miner.services import LANGS
+from miner.services import JETSTREAM, LANGS
 from miner.sources.records import Rejected, parse_time
 
 log = logging.getLogger(__name__)
 
-JETSTREAM = "jetstream"  # the name `miner collect` and `miner watch --source` know it by
 SOURCE = "bluesky"  # stored posts share the search collector's source and ids
 # Bluesky's public instances; any of them serves the whole network.
 HOSTS = (

@@ -144,4 +144,4 @@ def incidents_export(incidents: pd.DataFrame) -> pd.DataFrame:
 
 def incident_label(row: Any, tz: str) -> str:
     """How an incident is named in the selector."""
-    return f"{local_time(row.start, tz)} · {row.level} · peak {int(row.peak_count)} reports"
+    return f"{local_time(row.start, tz)} · {row.level} · peak {plural(int(row.peak_count), 'report')}"

@@ -12,6 +12,7 @@ from datetime import date
 
 import pandas as pd
 
+from miner.dashboard.summary import INCIDENT_BIN
 from miner.detect import DetectConfig, baseline
 
 WINDOWS: dict[str, pd.Timedelta | None] = {
@@ -89,6 +90,20 @@ def incident_span(start: pd.Timestamp, end: pd.Timestamp) -> Span:
     """Bins around an incident (its `end` is the label of its last bin), with context on both sides."""
     margin = max(INCIDENT_MARGIN, end - start)
     return covering(start - margin, end + margin)
+
+
+def incident_to_open(incidents: pd.DataFrame, span: Span) -> int | None:
+    """The incident a first view focuses on: none when one overlaps the window (it is on screen already) or
+    none is stored; else the newest at the highest level stored ("outage" before "possible"), so that a
+    quiet last day, or a small burst since, does not hide the outage the data holds."""
+    if incidents.empty:
+        return None
+    shown = (incidents["start"] < span.end) & (incidents["end"] + INCIDENT_BIN > span.start)
+    if shown.any():
+        return None
+    worst = incidents[incidents["level"] == "outage"]
+    candidates = worst if not worst.empty else incidents
+    return int(candidates.loc[candidates["start"].idxmax(), "id"])
 
 
 def with_band(counts: pd.DataFrame, span: Span, first: pd.Timestamp) -> pd.DataFrame:

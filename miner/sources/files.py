@@ -11,18 +11,28 @@ import csv
 import gzip
 import io
 import json
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from types import TracebackType
+from typing import IO, Any, TypeVar
 
-from miner.errors import BadInput
+from miner.errors import BadInput, BrokenInput
 
 # csv refuses fields over 128 KiB by default and then cannot resume; let oversized texts
 # through the parser so the validator can reject them one by one with a reason.
 CSV_FIELD_LIMIT = 64 * 1024 * 1024
 PARQUET_BATCH_ROWS = 10_000
 FORMATS = ("jsonl", "json", "csv", "parquet")
+
+# What reading a stream that breaks off part-way raises: EOFError (gzip cut short), zlib.error and
+# gzip.BadGzipFile (corrupt data; the latter an OSError), OSError (a failing disk, corrupt Parquet pages).
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+ProgressFn = Callable[[int, int], None]
+"""`on_progress(done, total)`: bytes (or posts) done so far, and the total when known (else 0)."""
+T = TypeVar("T")
 
 
 @dataclass(slots=True)
@@ -61,6 +71,16 @@ def open_binary(path: Path) -> IO[bytes]:
         return gzip.GzipFile(fileobj=handle)  # type: ignore[return-value]
     handle.seek(0)
     return handle
+
+
+def check_inputs(paths: list[Path]) -> None:
+    """Fail fast, before touching the store, when an input is missing or of unknown format."""
+    for path in paths:
+        if str(path) == "-":
+            continue
+        if not path.exists():
+            raise BadInput(f"{path}: no such file")
+        detect_format(path)
 
 
 def _x_page_records(page: dict[str, Any]) -> list[dict[str, Any]]:
@@ -147,6 +167,7 @@ def read_csv(stream: IO[bytes]) -> Iterator[RawRecord]:
 
 def read_parquet(path: Path) -> Iterator[RawRecord]:
     """Parquet in record batches, so a large file never sits in memory whole."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     try:
@@ -154,14 +175,18 @@ def read_parquet(path: Path) -> Iterator[RawRecord]:
     except Exception as exc:  # pyarrow raises several unrelated types for a bad file
         raise BadInput(f"{path}: not a readable Parquet file ({exc})") from exc
     line = 0
-    for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
-        for row in batch.to_pylist():
-            line += 1
-            yield RawRecord(line, fields=row)
+    try:
+        for batch in parquet.iter_batches(batch_size=PARQUET_BATCH_ROWS):
+            for row in batch.to_pylist():
+                line += 1
+                yield RawRecord(line, fields=row)
+    except pa.ArrowException as exc:  # a corrupt page: the rows before it stand, as for a cut gzip
+        raise OSError(f"corrupt Parquet data ({exc})") from exc
 
 
 def read_records(path: Path, stream: IO[bytes] | None = None) -> Iterator[RawRecord]:
-    """All raw records of one input file, whatever its format."""
+    """All raw records of one input file, whatever its format; a stream that breaks off raises one of
+    READ_ERRORS after the records before the break (InputFile turns that into an early end)."""
     fmt = detect_format(path) if stream is None or path.name != "-" else "jsonl"
     if fmt == "parquet":
         yield from read_parquet(path)
@@ -170,8 +195,75 @@ def read_records(path: Path, stream: IO[bytes] | None = None) -> Iterator[RawRec
     reader = {"jsonl": read_jsonl, "json": read_json, "csv": read_csv}[fmt]
     try:
         yield from reader(handle)
-    except (OSError, EOFError, gzip.BadGzipFile) as exc:
-        raise BadInput(f"{path}: read failed ({exc})") from exc
     finally:
         if stream is None:
             handle.close()
+
+
+class InputFile:
+    """One input as `miner import` and `miner classify` read it: its raw records, how much of the file they
+    took (for progress bars), and where it broke off, if it did.
+
+    A read error (gzip cut short or corrupt, a failing disk) ends `records()` early instead of raising, so the
+    caller keeps every row before the break; `raise_if_broken` then reports the line it stopped after.
+    """
+
+    def __init__(self, path: Path, stream: IO[bytes] | None = None) -> None:
+        self.path = path
+        self._stream = stream
+        self._raw = stream or (open_binary(path) if detect_format(path) != "parquet" else None)
+        self.total = path.stat().st_size if stream is None else 0
+        self.last_line = 0
+        self.broken = ""
+        self._records: Iterator[RawRecord] | None = None
+
+    def records(self) -> Iterator[RawRecord]:
+        """The raw records, read once."""
+        self._records = self._read()
+        return self._records
+
+    def _read(self) -> Iterator[RawRecord]:
+        try:
+            for record in read_records(self.path, self._raw):
+                self.last_line = record.line
+                yield record
+        except READ_ERRORS as exc:
+            self.broken = str(exc) or type(exc).__name__
+
+    def bytes_read(self) -> int:
+        """Bytes consumed so far of the file on disk (compressed bytes for .gz)."""
+        inner = getattr(self._raw, "fileobj", self._raw)
+        try:
+            return self.total if inner is None else inner.tell()
+        except (OSError, ValueError):
+            return self.total
+
+    def raise_if_broken(self, kept: str, reject_path: str = "") -> None:
+        """BrokenInput when the input broke off, saying after which line, what became of the rows before it
+        (`kept`, e.g. "the 12 rows before it were imported") and where the rejected ones went."""
+        if self.broken:
+            rejects = f" (in {reject_path})" if reject_path else ""
+            raise BrokenInput(
+                f"{self.path}: cannot read past line {self.last_line:,} ({self.broken}); {kept}{rejects}"
+            )
+
+    def __enter__(self) -> InputFile:
+        return self
+
+    def __exit__(self, *exc: type[BaseException] | BaseException | TracebackType | None) -> None:
+        if self._records is not None:  # a reader left half-way by an error lets go of the file first
+            self._records.close()  # type: ignore[attr-defined]
+        if self._raw is not None and self._stream is None:
+            self._raw.close()
+
+
+def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
+    """Lists of `size` items (the last one shorter), as they come."""
+    batch: list[T] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -68,7 +68,8 @@ def test_db_mode_stores_incidents_once(run_cli, engine, db_url: str, tmp_path: P
             "detect", "--db", "--service", "freebox", "--services", str(services), "--db-url", db_url
         )
         assert result.code == 0, result.err
-        assert "free: 1 incidents" in result.err and "sensitivity normal" in result.err
+        assert "free: 1 incident (" in result.err  # one incident, in the singular
+        assert "sensitivity normal" in result.err
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(store.incidents)).scalar() == 1
 

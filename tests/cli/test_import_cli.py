@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import json
 from pathlib import Path
 
@@ -63,3 +64,31 @@ def test_column_mapping_options(run_cli, tmp_path: Path, db_url: str) -> None:
         row = conn.execute(select(store.posts)).one()
     assert (row.source, row.id, row.text) == ("mastodon", "A1", "plus de réseau")
     assert store.row_to_post(row).created_at.hour == 15
+
+
+def test_a_cut_gzip_keeps_the_rows_before_the_cut(run_cli, tmp_path: Path, db_url: str) -> None:
+    rows = [
+        {"id": str(i), "text": f"plus de réseau {i * 7919 % 10007}", "created_at": "2024-07-19T17:00:00Z"}
+        for i in range(5000)
+    ]
+    whole = gzip.compress("".join(json.dumps(row) + "\n" for row in rows).encode())
+    path = tmp_path / "posts.jsonl.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    result = run_cli("import", str(path), "--service", "free", "--db-url", db_url)
+    assert result.code == 2
+    [line] = result.err.strip().splitlines()
+    stored = _count(db_url)
+    assert 0 < stored < len(rows)
+    assert f"cannot read past line {stored:,} " in line and f"{stored:,} imported" in line
+    ids = {row.id for row in _stored_ids(db_url)}
+    assert ids == {str(i) for i in range(stored)}  # exactly the rows before the cut
+
+
+def _count(db_url: str) -> int:
+    with store.connect(db_url).connect() as conn:
+        return conn.execute(select(func.count()).select_from(store.posts)).scalar_one()
+
+
+def _stored_ids(db_url: str) -> list:
+    with store.connect(db_url).connect() as conn:
+        return conn.execute(select(store.posts.c.id)).all()

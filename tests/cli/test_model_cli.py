@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import json
 import pickle
@@ -185,3 +186,17 @@ def test_help_has_an_example(run_cli: Callable, command: str) -> None:
     result = run_cli(command, "--help")
     assert result.code == 0
     assert "Example: miner " + command in result.out
+
+
+def test_a_cut_gzip_writes_the_rows_before_the_cut(classify: Callable, tmp_path: Path) -> None:
+    body = "id,text\n" + "".join(f"r{i},la box ne marche plus {i * 7919 % 10007}\n" for i in range(5000))
+    whole = gzip.compress(body.encode())
+    path = tmp_path / "posts.csv.gz"
+    path.write_bytes(whole[: len(whole) // 2])
+    result = classify(str(path))
+    assert result.code == 2
+    [line] = result.err.strip().splitlines()
+    written = [json.loads(row)["id"] for row in result.out.splitlines()]
+    assert 0 < len(written) < 5000 and written == [f"r{i}" for i in range(len(written))]
+    # the header is line 1, so the last row written is line len(written) + 1
+    assert f"cannot read past line {len(written) + 1:,} " in line and f"{len(written):,} classified" in line

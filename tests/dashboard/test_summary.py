@@ -10,6 +10,7 @@ import pytest
 from miner.dashboard.summary import (
     current_status,
     duration_text,
+    incident_label,
     incident_origin,
     incident_table,
     incidents_export,
@@ -109,6 +110,10 @@ def test_counts_are_pluralised() -> None:
         "2 reports",
         "1,500 reports",
     ]
+    row = pd.Series(
+        {"start": pd.Timestamp("2024-07-19 18:05", tz="UTC"), "level": "possible", "peak_count": 1.0}
+    )
+    assert incident_label(row, "UTC") == "2024-07-19 18:05 UTC · possible · peak 1 report"
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from miner.dashboard.timeline import HISTORY, covering, incident_span, step_for, window_span, with_band
+from miner.dashboard.timeline import (
+    HISTORY,
+    covering,
+    incident_span,
+    incident_to_open,
+    step_for,
+    window_span,
+    with_band,
+)
 
 LATEST = pd.Timestamp("2024-06-10 11:02:30", tz="UTC")
 FIRST = pd.Timestamp("2024-05-01 06:00", tz="UTC")
@@ -72,3 +80,36 @@ def test_band_of_a_span_before_any_post_is_empty() -> None:
     band = with_band(pd.DataFrame({"reports": []}, index=pd.DatetimeIndex([], tz="UTC")), span, FIRST)
     assert band.empty
     assert {"expected", "lower", "upper"} <= set(band.columns)
+
+
+def _incidents(*spans: tuple[str, str], levels: tuple[str, ...] = ()) -> pd.DataFrame:
+    """Stored incidents as the dashboard reads them: id, start, end (the label of the last 5-minute bin),
+    level ("outage" unless given)."""
+    return pd.DataFrame(
+        {
+            "id": range(1, len(spans) + 1),
+            "start": [pd.Timestamp(start, tz="UTC") for start, _ in spans],
+            "end": [pd.Timestamp(end, tz="UTC") for _, end in spans],
+            "level": list(levels) or ["outage"] * len(spans),
+        }
+    )
+
+
+def test_a_quiet_window_opens_on_the_newest_incident() -> None:
+    span = window_span("24 h", FIRST, LATEST)  # 2024-06-09 11:05 to 2024-06-10 11:05
+    older = _incidents(("2024-05-02 10:00", "2024-05-02 11:00"), ("2024-05-20 18:05", "2024-05-20 20:00"))
+    assert incident_to_open(older, span) == 2
+    ending_in_window = _incidents(
+        ("2024-05-02 10:00", "2024-05-02 11:00"), ("2024-06-09 10:00", "2024-06-09 11:05")
+    )
+    assert incident_to_open(ending_in_window, span) is None  # its last bin, 11:05-11:10, is on screen
+    just_before = _incidents(("2024-06-09 10:00", "2024-06-09 11:00"))  # last bin 11:00-11:05
+    assert incident_to_open(just_before, span) == 1
+    assert incident_to_open(older.iloc[:0], span) is None
+
+
+def test_a_quiet_window_prefers_the_newest_outage_to_a_later_possible_one() -> None:
+    span = window_span("24 h", FIRST, LATEST)
+    spans = (("2024-05-02 10:00", "2024-05-02 11:00"), ("2024-05-20 18:05", "2024-05-20 20:00"))
+    assert incident_to_open(_incidents(*spans, levels=("outage", "possible")), span) == 1
+    assert incident_to_open(_incidents(*spans, levels=("possible", "possible")), span) == 2

@@ -10,8 +10,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from miner.errors import BadInput
-from miner.sources.files import detect_format, read_records
+from miner.errors import BadInput, BrokenInput
+from miner.sources.files import InputFile, detect_format, read_records
 
 X_PAGE = {
     "data": [
@@ -109,8 +109,27 @@ def test_missing_and_corrupt_files(tmp_path: Path) -> None:
     bad.write_bytes(b"not parquet")
     with pytest.raises(BadInput, match="not a readable Parquet file"):
         list(read_records(bad))
-    truncated = tmp_path / "cut.jsonl.gz"
-    body = "".join(json.dumps({"id": i, "text": f"post {i * 7919 % 10007}"}) + "\n" for i in range(5000))
-    truncated.write_bytes(gzip.compress(body.encode())[:5000])
-    with pytest.raises(BadInput, match="read failed"):
-        list(read_records(truncated))
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv"])
+def test_a_cut_gzip_ends_the_records_at_the_cut_and_says_where(tmp_path: Path, fmt: str) -> None:
+    rows = [{"id": i, "text": f"post {i * 7919 % 10007}"} for i in range(5000)]
+    if fmt == "jsonl":
+        body = "".join(json.dumps(row) + "\n" for row in rows)
+    else:
+        body = "id,text\n" + "".join(f"{row['id']},{row['text']}\n" for row in rows)
+    whole = gzip.compress(body.encode())
+    cut = tmp_path / f"cut.{fmt}.gz"
+    cut.write_bytes(whole[: len(whole) // 2])
+    with InputFile(cut) as source:
+        records = list(source.records())
+        assert 0 < len(records) < len(rows)
+        assert [r.fields["text"] for r in records] == [str(row["text"]) for row in rows[: len(records)]]
+        assert source.last_line == records[-1].line and "end-of-stream" in source.broken
+        with pytest.raises(BrokenInput, match=rf"cannot read past line {source.last_line:,} .*; kept"):
+            source.raise_if_broken("kept")
+    complete = tmp_path / f"whole.{fmt}.gz"
+    complete.write_bytes(whole)
+    with InputFile(complete) as source:
+        assert len(list(source.records())) == len(rows)
+        source.raise_if_broken("kept")  # a whole file raises nothing

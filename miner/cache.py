@@ -1,0 +1,68 @@
+"""A disk cache for data derived from installed packages: lemma tables, tokenizer rules, the language model.
+
+Building them means parsing large JSON and xz files and compiling megabytes of regular expressions, seconds
+that every CLI call and dashboard start would pay again; a `marshal` file of the result loads in
+milliseconds. An entry is keyed by what it was derived from (the package versions its builder names, the
+builder's own source, the Python version), so an upgrade or a code change builds a new one and removes the
+stale ones. The folder is $MINER_CACHE_DIR, else $XDG_CACHE_HOME/outage-miner, else ~/.cache/outage-miner;
+when it cannot be written the data is simply rebuilt in memory, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import marshal
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TypeVar
+
+CACHE_DIR_ENV = "MINER_CACHE_DIR"
+KEY_CHARS = 16  # hex digits of the key in a file name: 64 bits, no collision between versions in practice
+T = TypeVar("T")
+
+
+def cache_dir() -> Path:
+    """Where cache entries live (see the module docstring)."""
+    chosen = os.environ.get(CACHE_DIR_ENV)
+    if chosen:
+        return Path(chosen)
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "outage-miner"
+
+
+def entry_path(name: str, versions: Sequence[str], source: Path) -> Path:
+    """The file of entry `name` for these package versions and this builder source."""
+    key = hashlib.sha256()
+    for part in (sys.version, str(marshal.version), *versions):
+        key.update(part.encode() + b"\0")
+    key.update(source.read_bytes())
+    return cache_dir() / f"{name}-{key.hexdigest()[:KEY_CHARS]}.marshal"
+
+
+def load_or_build(name: str, build: Callable[[], T], versions: Sequence[str], source: Path) -> T:
+    """The cached value of `build()` (plain Python data: dict, list, str, bytes, numbers, sets), built and
+    stored on first use; `versions` and the `source` file of the builder key it."""
+    path = entry_path(name, versions, source)
+    try:
+        return marshal.loads(path.read_bytes())
+    except (OSError, EOFError, ValueError, TypeError):  # absent, unreadable, or cut short by a crash
+        pass
+    value = build()
+    with contextlib.suppress(OSError):  # a read-only home or a full disk: the value still serves this process
+        _store(name, path, marshal.dumps(value))
+    return value
+
+
+def _store(name: str, path: Path, data: bytes) -> None:
+    """Write atomically (a reader never sees half a file), then drop older entries of the same name."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
+        handle.write(data)
+    os.replace(handle.name, path)
+    for stale in path.parent.glob(f"{name}-{'?' * KEY_CHARS}.marshal"):
+        if stale != path:
+            stale.unlink(missing_ok=True)
