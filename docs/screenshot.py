@@ -1,14 +1,19 @@
-"""Render the README screenshot: the dashboard on the demo database, focused on its largest outage
-(the Free TV outage of 2024-07-19), through the page's shareable ?service=&incident= link.
+"""Render the README screenshots: the dashboard focused on a store's largest outage, through the page's
+shareable ?service=&incident= link.
 
-Run after `make demo`: .venv/bin/python docs/screenshot.py  (needs Debian's chromium)
+    .venv/bin/python docs/screenshot.py          # after `make demo`: the Free TV outage of 2024-07-19
+    .venv/bin/python docs/screenshot.py --day    # the written X outage day (data/devday), a store of its own
+
+Needs Debian's chromium.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
 from pathlib import Path
@@ -37,18 +42,45 @@ def _port() -> int:
         return s.getsockname()[1]
 
 
-def _largest_outage() -> str:
+def _largest_outage(url: str) -> str:
     """The query string that focuses the page on the stored incident with the highest peak."""
     table = store.incidents
-    with store.connect().connect() as conn:
+    with store.connect(url).connect() as conn:
         row = conn.execute(
             select(table.c.id, table.c.service).order_by(table.c.peak_count.desc()).limit(1)
         ).one()
     return f"?service={row.service}&incident={row.id}"
 
 
+def _day_store(folder: Path) -> str:
+    """A store holding the written X outage day, classified by the shipped model, incidents detected."""
+    from miner.batch import classify_stored
+    from miner.classify import load_model
+    from miner.incidents import update_incidents
+    from miner.ingest import import_file
+    from miner.sources.records import ColumnMap
+
+    url = f"sqlite:///{folder / 'day.db'}"
+    engine = store.connect(url)
+    import_file(engine, ROOT / "data" / "devday" / "x-outage-day.jsonl", ColumnMap(source="x", service="x"))
+    classify_stored(engine, load_model())
+    update_incidents(engine)
+    engine.dispose()
+    return url
+
+
 def main() -> None:
-    link = _largest_outage()
+    if "--day" in sys.argv[1:]:
+        with tempfile.TemporaryDirectory() as tmp:
+            url = _day_store(Path(tmp))
+            render(url, ROOT / "docs" / "dashboard-x-day.png")
+    else:
+        render(store.db_url(), ROOT / "docs" / "dashboard.png")
+
+
+def render(url: str, out: Path) -> None:
+    """Serve the dashboard on `url` and save a full-page screenshot focused on its largest outage."""
+    link = _largest_outage(url)
     port = _port()
     server = subprocess.Popen(
         [
@@ -65,6 +97,7 @@ def main() -> None:
             str(port),
         ],
         cwd=ROOT,
+        env={**os.environ, "MINER_DB_URL": url},
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -82,7 +115,7 @@ def main() -> None:
             chart = "[data-testid='stVegaLiteChart']"
             page.wait_for_selector(f"{chart} canvas, {chart} svg", timeout=60_000)
             time.sleep(2)
-            page.screenshot(path=str(ROOT / "docs" / "dashboard.png"), full_page=True)
+            page.screenshot(path=str(out), full_page=True)
             browser.close()
     finally:
         server.terminate()
