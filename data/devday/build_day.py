@@ -1,4 +1,4 @@
-"""Give the written posts of parts/ their times and ids: data/devday/x-outage-day.jsonl.
+"""Give the written posts of each day's parts folder their times and ids: data/devday/x-outage-day*.jsonl.
 
 Run from the repository root: python data/devday/build_day.py
 Times are drawn with a fixed seed, so the day is the same on every run: background posts spread over the
@@ -20,7 +20,9 @@ OUTAGE_START = DAY + pd.Timedelta("10:30:00")
 OUTAGE_MINUTES = 120
 DECAY_MINUTES = 35  # mean delay of an outage-phase post after the start: a sharp outage
 QUIET = (DAY + pd.Timedelta("10:00:00"), DAY + pd.Timedelta("13:00:00"))  # sporadic reports stay outside
-SEED = 17
+# Each written day: its parts folder, the seed of its times, the file it becomes. The second day was written
+# by other writers, who saw neither the first day nor any training post: how far figures hold across writers.
+DAYS = (("parts", 17, "x-outage-day.jsonl"), ("parts-2", 18, "x-outage-day-2.jsonl"))
 
 
 def _minutes(phase: str, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -36,11 +38,11 @@ def _minutes(phase: str, n: int, rng: np.random.Generator) -> np.ndarray:
     return minutes[:n]
 
 
-def build() -> list[dict]:
-    """Every written post with id, author, created_at; in time order."""
-    rng = np.random.default_rng(SEED)
+def build(parts: str = "parts", seed: int = 17, prefix: str = "xday") -> list[dict]:
+    """Every written post of a day with id, author, created_at; in time order."""
+    rng = np.random.default_rng(seed)
     rows = []
-    for part in sorted((HERE / "parts").glob("*.jsonl")):
+    for part in sorted((HERE / parts).glob("*.jsonl")):
         posts = [json.loads(line) for line in part.read_text(encoding="utf-8").splitlines()]
         for phase in ("background", "sporadic", "outage"):
             chosen = [p for p in posts if p["phase"] == phase]
@@ -50,8 +52,8 @@ def build() -> list[dict]:
     rows.sort(key=lambda p: (p["created_at"], p["text"]))
     return [
         {
-            "id": f"xday-{i:04d}",
-            "author": f"xday-author-{i:04d}",
+            "id": f"{prefix}-{i:04d}",
+            "author": f"{prefix}-author-{i:04d}",
             "created_at": p["created_at"].isoformat().replace("+00:00", "Z"),
             **{k: p[k] for k in ("lang", "text", "types", "phase")},
         }
@@ -60,11 +62,12 @@ def build() -> list[dict]:
 
 
 def main() -> None:
-    rows = build()
-    with (HERE / "x-outage-day.jsonl").open("w", encoding="utf-8") as out:
-        for row in rows:
-            out.write(json.dumps(row, ensure_ascii=False) + "\n")
-    print(f"{len(rows)} posts, {sum(bool(r['types']) for r in rows)} reports")
+    for number, (parts, seed, name) in enumerate(DAYS, start=1):
+        rows = build(parts, seed, "xday" if number == 1 else f"xday{number}")
+        with (HERE / name).open("w", encoding="utf-8") as out:
+            for row in rows:
+                out.write(json.dumps(row, ensure_ascii=False) + "\n")
+        print(f"{name}: {len(rows)} posts, {sum(bool(r['types']) for r in rows)} reports")
 
 
 if __name__ == "__main__":
