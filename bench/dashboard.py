@@ -212,6 +212,8 @@ def _batches(frame: pd.DataFrame) -> Iterator[tuple[list[tuple], list[tuple]]]:
                 ["x"] * len(b),
                 ids,
                 [MODEL] * len(b),
+                b["service"],
+                created,
                 b["lang"],
                 b["outage"].astype(int).tolist(),
                 b["prob"].tolist(),

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
 import pandas as pd
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, Table, and_, func, select
 from sqlalchemy.engine import Connection
 
 from miner import store
@@ -40,15 +41,12 @@ def load_reports(conn: Connection, version: str, service: str | None, since: dat
     post time.
     """
     p, r = store.posts, store.predictions
-    where = [p.c.service != ""]
-    if service:
-        where.append(p.c.service == service)
-    if since is not None:
-        where.append(p.c.created_at >= since)
-    join = p.join(r, and_(r.c.source == p.c.source, r.c.post_id == p.c.id, r.c.model_version == version))
-    rows = select(p.c.created_at, p.c.author, p.c.service, *TYPE_COLUMNS).select_from(join)
-    reports = pd.DataFrame(conn.execute(rows.where(*where, r.c.is_outage)).all())
-    spans = select(p.c.service, func.min(p.c.created_at), func.max(p.c.created_at)).where(*where)
+    join = r.join(p, and_(p.c.source == r.c.source, p.c.id == r.c.post_id))
+    rows = select(r.c.created_at, p.c.author, r.c.service, *TYPE_COLUMNS).select_from(join)
+    rows = rows.where(r.c.model_version == version, r.c.is_outage, *_in_scope(r, service, since))
+    reports = pd.DataFrame(conn.execute(rows).all())
+    spans = select(p.c.service, func.min(p.c.created_at), func.max(p.c.created_at))
+    spans = spans.where(*_in_scope(p, service, since))
     edges = [
         {"created_at": t, "author": "", "service": s, "is_outage": False, "types": []}
         for s, first, last in conn.execute(spans.group_by(p.c.service))
@@ -63,6 +61,16 @@ def load_reports(conn: Connection, version: str, service: str | None, since: dat
     if frame.empty:
         return frame
     return frame.assign(created_at=_as_utc(frame["created_at"]))
+
+
+def _in_scope(table: Table, service: str | None, since: datetime | None) -> list[Any]:
+    """Rows of posts, or of predictions (which carry their post's service and time), for `load_reports`."""
+    where = [table.c.service != ""]
+    if service:
+        where.append(table.c.service == service)
+    if since is not None:
+        where.append(table.c.created_at >= since)
+    return where
 
 
 def detect_services(

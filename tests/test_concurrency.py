@@ -34,22 +34,16 @@ def _write_input(path: Path) -> None:
 
 def _predict_all(engine) -> None:
     """Predictions for every stored post (what `miner classify --db` writes), in one transaction."""
+    output = {
+        "lang": "fr",
+        "is_outage": True,
+        "outage_prob": 0.9,
+        **{f"p_{t}": 0.0 for t in TYPES},
+        **{f"t_{t}": t == "connectivity" for t in TYPES},
+    }
     with engine.begin() as conn:
-        ids = [i for (i,) in conn.execute(select(store.posts.c.id))]
-        rows = [
-            {
-                "source": "file",
-                "post_id": i,
-                "model_version": "m",
-                "lang": "fr",
-                "is_outage": True,
-                "outage_prob": 0.9,
-                **{f"p_{t}": 0.0 for t in TYPES},
-                **{f"t_{t}": t == "connectivity" for t in TYPES},
-                "classified_at": datetime.now(UTC),
-            }
-            for i in ids
-        ]
+        stored = conn.execute(select(store.posts)).all()
+        rows = [store.prediction_row(post, output, "m", datetime.now(UTC)) for post in stored]
         conn.execute(store.predictions.insert(), rows)
 
 

@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import Table, func, select
 
 from miner import store
 from miner.detect import DetectConfig
@@ -15,28 +15,25 @@ from miner.incidents import latest_model_version, load_reports, service_configs,
 from miner.labels import TYPES
 from miner.post import Post
 from miner.services import load_services
+from tests.conftest import database
+from tests.legacy import PREDICTIONS_V3, version_3_store
 
 START = datetime(2024, 7, 1, tzinfo=UTC)
 BURST = START + timedelta(days=14, hours=17)
 
 
 def _prediction(post: Post, outage: bool, types: list[str], version: str = "m1") -> dict:
-    row = {
-        "source": post.source,
-        "post_id": post.id,
-        "model_version": version,
-        "lang": "fr",
-        "is_outage": outage,
-        "outage_prob": 0.9 if outage else 0.1,
-        "classified_at": datetime.now(UTC),
-    }
-    row.update({f"p_{t}": float(t in types) for t in TYPES})
-    row.update({f"t_{t}": t in types for t in TYPES})
-    return row
+    output = {"lang": "fr", "is_outage": outage, "outage_prob": 0.9 if outage else 0.1}
+    output.update({f"p_{t}": float(t in types) for t in TYPES})
+    output.update({f"t_{t}": t in types for t in TYPES})
+    return store.prediction_row(post, output, version, datetime.now(UTC))
 
 
-def _fill(engine, burst_authors: int = 40, official: str = "") -> None:
-    """Three weeks of ~1 report/hour for 'free', with a 17:00-18:00 burst of distinct authors on day 14."""
+def _fill(
+    engine, burst_authors: int = 40, official: str = "", predictions: Table = store.predictions
+) -> None:
+    """Three weeks of ~1 report/hour for 'free', with a 17:00-18:00 burst of distinct authors on day 14
+    (`predictions`: the table written, `tests.legacy.PREDICTIONS_V3` for a version 3 store)."""
     rng = np.random.default_rng(3)
     posts, preds = [], []
     minutes = np.sort(rng.choice(21 * 24 * 60, size=21 * 24, replace=False))
@@ -65,7 +62,8 @@ def _fill(engine, burst_authors: int = 40, official: str = "") -> None:
     preds = [_prediction(p, True, ["feed"] if p.id.startswith("s") else ["connectivity"]) for p in posts]
     with engine.begin() as conn:
         store.insert_posts(conn, posts)
-        conn.execute(store.predictions.insert(), preds)
+        rows = [{k: v for k, v in p.items() if k in predictions.c} for p in preds]
+        conn.execute(predictions.insert(), rows)
 
 
 def _incidents(engine) -> list:
@@ -143,3 +141,37 @@ def test_the_command_line_setting_beats_the_services_file(tmp_path) -> None:
     override = service_configs(catalog, base, 0.25)
     assert {n: c.sensitivity for n, c in override.items()} == {"free": "low", "sfr": "low"}
     assert override["free"].freq == base.freq
+
+
+def _detected(engine) -> tuple[list[dict], list[dict]]:
+    """What detection reads from a store and what it finds there."""
+    with engine.connect() as conn:
+        reports = load_reports(conn, "m1", None, None).sort_values(["created_at", "author", "is_outage"])
+    return reports.to_dict("records"), [i.to_dict() for i in update_incidents(engine)["free"]]
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_a_migrated_version_3_store_detects_as_a_fresh_one(kind: str, tmp_path) -> None:
+    with database(kind, tmp_path, "old") as old_url, database(kind, tmp_path, "fresh") as fresh_url:
+        old = version_3_store(old_url)
+        _fill(old, predictions=PREDICTIONS_V3)
+        old.dispose()
+        migrated, fresh = store.connect(old_url), store.connect(fresh_url)
+        _fill(fresh)
+        try:
+            assert _detected(migrated) == _detected(fresh)
+        finally:
+            migrated.dispose()
+            fresh.dispose()
+
+
+def test_sqlite_and_postgresql_detect_alike(tmp_path) -> None:
+    found = []
+    with database("sqlite", tmp_path) as lite, database("postgresql", tmp_path) as pg:
+        for url in (lite, pg):
+            engine = store.connect(url)
+            _fill(engine)
+            found.append(_detected(engine))
+            engine.dispose()
+    assert found[0] == found[1]
+    assert len(found[0][0]) == 21 * 24 + 40 + 2 and len(found[0][1]) == 1  # reports, spans; the burst
