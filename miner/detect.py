@@ -515,18 +515,24 @@ def _score(counts: pd.Series, config: DetectConfig, every_p: bool = False) -> _S
     )
 
 
-def baseline(counts: pd.Series, config: DetectConfig = DetectConfig()) -> pd.DataFrame:
+def baseline(
+    counts: pd.Series, config: DetectConfig = DetectConfig(), start: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Per bin: count, expected level and the band outside which a count is surprising, for the dashboard.
 
     `upper` is the smallest count that makes a bin hot (it honours `min_excess` and the ratio bar too);
-    `lower` is the mirror quantile. Rows exist for every bin between the first and last input bin."""
+    `lower` is the mirror quantile. Rows exist for every bin between the first and last input bin, or from
+    `start` on: the bins before it still teach the expected level, but their band, whose quantiles are
+    the costly part (~8 us a bin), is not computed."""
     s = _score(counts, config, every_p=True)
-    mu, q = s.expected, s.threshold
+    shown = slice(0 if start is None else int(s.index.searchsorted(start)), None)
+    mu, q, alpha, bar = s.expected[shown], s.threshold[shown], s.alpha[shown], s.bar[shown]
     upper = np.maximum.reduce(
-        [_quantile(1 - q, mu, s.alpha) + 1, np.ceil(mu + config.min_excess), np.ceil(s.bar * mu)]
+        [_quantile(1 - q, mu, alpha) + 1, np.ceil(mu + config.min_excess), np.ceil(bar * mu)]
     )
-    band = {"lower": _quantile(q, mu, s.alpha), "upper": np.where(np.isnan(mu), np.nan, upper)}
-    return pd.DataFrame({"count": s.count, "expected": mu, **band, "p_value": s.p_value}, index=s.index)
+    band = {"lower": _quantile(q, mu, alpha), "upper": np.where(np.isnan(mu), np.nan, upper)}
+    columns = {"count": s.count[shown], "expected": mu, **band, "p_value": s.p_value[shown]}
+    return pd.DataFrame(columns, index=s.index[shown])
 
 
 def _persistent(flags: np.ndarray, k: int, m: int) -> np.ndarray:

@@ -81,6 +81,14 @@ def test_baseline_learns_the_daily_and_weekly_cycle() -> None:
     assert list(band.columns) == ["count", "expected", "lower", "upper", "p_value"]
 
 
+@PROPERTY
+@given(level=st.floats(0.3, 300), seed=st.integers(0, 10_000), start=st.integers(-PER_DAY, 10 * PER_DAY))
+def test_a_baseline_from_a_start_is_the_tail_of_the_whole_one(level: float, seed: int, start: int) -> None:
+    counts = series(seasonal_mean(9, level), seed)
+    at = START + start * BIN  # before the first bin, inside, or after the last
+    pd.testing.assert_frame_equal(baseline(counts, start=at), baseline(counts).loc[at:])
+
+
 # Spikes ----------------------------------------------------------------------------------------------
 
 
