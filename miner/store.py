@@ -363,13 +363,53 @@ def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
     unique: dict[tuple[str, str], Post] = {}
     for post in batch:
         unique.setdefault((post.source, post.id), post)
-    keys = list(unique)
     now = datetime.now(UTC)
+    if conn.dialect.name == "postgresql":
+        return _copy_new_posts(conn, unique.values(), now)
+    keys = list(unique)
     inserted = 0
     for start in range(0, len(keys), WRITE_BATCH):
         rows = [_post_row(unique[k], now) for k in keys[start : start + WRITE_BATCH]]
         inserted += insert_new(conn, posts, rows, ("source", "id"))
     return inserted
+
+
+# PostgreSQL: this session's temporary table that posts are COPYed into before one INSERT moves the new ones
+# into `posts`; emptied at each commit, and after each use, so one transaction may import several batches.
+POSTS_STAGING = "posts_incoming"
+_POST_COLUMNS = ", ".join(c.name for c in posts.columns)
+
+
+def _copy_new_posts(conn: Connection, batch: Iterable[Post], now: datetime) -> int:
+    """PostgreSQL: insert the posts not stored yet through COPY (psycopg's `cursor.copy`, no statement per
+    row) into POSTS_STAGING, then one INSERT ... SELECT ... ON CONFLICT (source, id) DO NOTHING, in the
+    caller's transaction; returns how many were new.
+
+    The INSERT takes the keys in order, so two importers storing the same posts at once wait for each
+    other's rows in the same order and never deadlock; ON CONFLICT keeps either from storing a post twice."""
+    cursor = conn.connection.driver_connection.cursor()  # the connection of `conn`: same transaction
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {POSTS_STAGING} (LIKE {posts.name} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    with cursor.copy(f"COPY {POSTS_STAGING} ({_POST_COLUMNS}) FROM STDIN") as copy:
+        for post in batch:
+            copy.write_row(_post_values(post, now))
+    cursor.execute(
+        f"INSERT INTO {posts.name} ({_POST_COLUMNS}) SELECT {_POST_COLUMNS} FROM {POSTS_STAGING} "
+        "ORDER BY source, id ON CONFLICT (source, id) DO NOTHING"
+    )
+    inserted = cursor.rowcount
+    cursor.execute(f"DELETE FROM {POSTS_STAGING}")
+    return inserted
+
+
+def _post_values(post: Post, now: datetime) -> tuple[Any, ...]:
+    """A post as a COPY row, in the order of `posts.columns` (the JSON column as its text)."""
+    row = _post_row(post, now)
+    if row["raw"] is not None:
+        row["raw"] = json.dumps(row["raw"])
+    return tuple(row[column.name] for column in posts.columns)
 
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING RETURNING tells which rows were new in one statement.
