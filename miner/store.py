@@ -9,6 +9,7 @@ records where a database stands (see README, "Database").
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import uuid
@@ -364,7 +365,7 @@ def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
     for post in batch:
         unique.setdefault((post.source, post.id), post)
     now = datetime.now(UTC)
-    if conn.dialect.name == "postgresql":
+    if conn.dialect.name == "postgresql" and unique:
         return _copy_new_posts(conn, unique.values(), now)
     keys = list(unique)
     inserted = 0
@@ -378,6 +379,7 @@ def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
 # into `posts`; emptied at each commit, and after each use, so one transaction may import several batches.
 POSTS_STAGING = "posts_incoming"
 _POST_COLUMNS = ", ".join(c.name for c in posts.columns)
+_in_column_order = operator.itemgetter(*(c.name for c in posts.columns))
 
 
 def _copy_new_posts(conn: Connection, batch: Iterable[Post], now: datetime) -> int:
@@ -409,7 +411,7 @@ def _post_values(post: Post, now: datetime) -> tuple[Any, ...]:
     row = _post_row(post, now)
     if row["raw"] is not None:
         row["raw"] = json.dumps(row["raw"])
-    return tuple(row[column.name] for column in posts.columns)
+    return _in_column_order(row)
 
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING RETURNING tells which rows were new in one statement.

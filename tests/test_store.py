@@ -62,6 +62,18 @@ def test_reinserting_never_duplicates(engine) -> None:
         assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 3
 
 
+def test_batches_in_one_transaction_count_only_their_own_new_posts(engine) -> None:
+    """A collector stores several pages in one transaction: PostgreSQL's staging table starts each empty."""
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(1), _post(2)]) == 2
+        assert store.insert_posts(conn, [_post(2), _post(3)]) == 1
+        assert store.insert_posts(conn, []) == 0
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(3), _post(4)]) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 4
+
+
 def test_same_id_in_another_source_is_another_post(engine) -> None:
     with engine.begin() as conn:
         assert store.insert_posts(conn, [_post(1), _post(1, source="mastodon")]) == 2
