@@ -9,7 +9,7 @@ from sqlalchemy import Column, MetaData, Table, func, inspect, select
 from miner import store
 from miner.labels import TYPES
 from miner.post import Post
-from tests.legacy import PREDICTIONS_V3, as_version_3, version_3_store
+from tests.stores import PREDICTIONS_V3, as_version_3, version_3_store
 
 
 def _post(i: int, **kw) -> Post:

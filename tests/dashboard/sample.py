@@ -231,7 +231,7 @@ def add_posts(engine: Engine, reports: list[Report]) -> None:
 
 def fill(engine: Engine, reports: list[Report] = REPORTS, predictions: Table = store.predictions) -> None:
     """Posts, predictions of the current model and of an older one (which says "dm" for all), incidents.
-    `predictions` is the table written (`tests.legacy.PREDICTIONS_V3` fills a version 3 store)."""
+    `predictions` is the table written (`tests.stores.PREDICTIONS_V3` fills a version 3 store)."""
     add_posts(engine, reports)
     rows = [_prediction(r, MODEL, NOW, r.types) for r in reports] + [
         _prediction(r, OLD_MODEL, NOW - timedelta(days=30), ("dm",)) for r in reports

@@ -10,13 +10,11 @@ import pytest
 from sqlalchemy import Engine, create_engine
 from sqlalchemy.dialects import postgresql, sqlite
 
-from miner import store
 from miner.dashboard import queries as q
 from miner.dashboard.queries import Filters, Scope
 from miner.labels import TYPES
-from tests.conftest import database
 from tests.dashboard import sample
-from tests.legacy import PREDICTIONS_V3, version_3_store
+from tests.stores import migrated_and_fresh, on_both_backends
 
 DAY = pd.Timestamp(sample.NOW) - pd.Timedelta(days=1)
 END = pd.Timestamp(sample.NOW) + pd.Timedelta(minutes=5)
@@ -143,26 +141,11 @@ def test_time_bins_compile_per_dialect(dialect, present: str, absent: str) -> No
 def test_a_migrated_version_3_store_answers_as_a_fresh_one(kind: str, tmp_path) -> None:
     """The same data, stored at version 3 then migrated, or written by today's writers: every query the
     pages run answers the same (and the tests above check those answers against the sample itself)."""
-    with database(kind, tmp_path, "old") as old_url, database(kind, tmp_path, "fresh") as fresh_url:
-        old = version_3_store(old_url)
-        sample.fill(old, predictions=PREDICTIONS_V3)
-        old.dispose()
-        migrated, fresh = store.connect(old_url), store.connect(fresh_url)
-        sample.fill(fresh)
-        try:
-            assert sample.answers(migrated) == sample.answers(fresh)
-        finally:
-            migrated.dispose()
-            fresh.dispose()
+    migrated, fresh = migrated_and_fresh(kind, tmp_path, sample.fill, sample.answers)
+    assert migrated == fresh
 
 
 def test_sqlite_and_postgresql_answer_alike(tmp_path) -> None:
-    found = []
-    with database("sqlite", tmp_path) as lite, database("postgresql", tmp_path) as pg:
-        for url in (lite, pg):
-            engine = store.connect(url)
-            sample.fill(engine)
-            found.append(sample.answers(engine))
-            engine.dispose()
-    assert found[0] == found[1]
-    assert found[0]["model-2 all all"][1]["reports"] > 0  # the comparison is not of empty answers
+    on_sqlite, on_postgresql = on_both_backends(tmp_path, sample.fill, sample.answers)
+    assert on_sqlite == on_postgresql
+    assert on_sqlite["model-2 all all"][1]["reports"] > 0  # the comparison is not of empty answers
