@@ -90,7 +90,8 @@ def main() -> None:
     parser.add_argument("--posts", type=int, default=DEFAULT_POSTS)
     args = parser.parse_args()
     print(f"machine          {platform.platform()}, Python {platform.python_version()}")
-    print(f"cpus             {os.cpu_count()}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"cpus             {os.cpu_count()}, load average {load}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         source = folder / "posts.jsonl.gz"
