@@ -286,12 +286,13 @@ def count_unclassified(engine: Engine, version: str) -> int:
         return conn.execute(select(func.count()).select_from(joined).where(missing)).scalar_one()
 
 
-def _prediction_rows(rows: list[Any], frame: pd.DataFrame, version: str) -> list[dict[str, Any]]:
+def _stored_predictions(model: OutageModel, rows: list[Any]) -> list[dict[str, Any]]:
+    """Predictions rows for stored posts (rows of their source, id, text, service, created_at and lang)."""
+    from miner import store
+
     now = datetime.now(UTC)
-    extra = [
-        {"source": r.source, "post_id": r.id, "model_version": version, "classified_at": now} for r in rows
-    ]
-    return [{**fixed, **pred} for fixed, pred in zip(extra, frame.to_dict("records"), strict=True)]
+    outputs = model.predict_frame([r.text for r in rows]).to_dict("records")
+    return [store.prediction_row(r, out, model.version, now) for r, out in zip(rows, outputs, strict=True)]
 
 
 def classify_stored(
@@ -307,9 +308,9 @@ def classify_stored(
     from miner import store
 
     joined, missing = _unclassified(model.version)
-    query = (
-        select(store.posts.c.source, store.posts.c.id, store.posts.c.text).select_from(joined).where(missing)
-    )
+    p = store.posts
+    query = select(p.c.source, p.c.id, p.c.text, p.c.service, p.c.created_at, p.c.lang)
+    query = query.select_from(joined).where(missing)
     total = count_unclassified(engine, model.version) if on_progress is not None else 0
     done = 0
     while True:
@@ -317,8 +318,7 @@ def classify_stored(
             rows = conn.execute(query.limit(batch_size)).all()
             if not rows:
                 return done
-            frame = model.predict_frame([r.text for r in rows])
-            new = _prediction_rows(rows, frame, model.version)
+            new = _stored_predictions(model, rows)
             # Another classifier may have written some of these meanwhile: theirs stand, ours are dropped.
             done += store.insert_new(conn, store.predictions, new, ("source", "post_id", "model_version"))
         if on_progress is not None:

@@ -37,7 +37,7 @@ Timestamps are bin labels (the start of the bin); a bin's count is complete at l
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 import numpy as np
@@ -47,6 +47,7 @@ from scipy import special  # not scipy.stats: its import alone costs ~0.9 s per 
 
 from miner.breakdown import by_kind, report_shares
 from miner.errors import BadInput
+from miner.labels import TYPES
 from miner.sensitivity import MAX_RATE, SENSITIVITY, sensitivity_name
 
 Level = Literal["possible", "outage"]
@@ -515,18 +516,24 @@ def _score(counts: pd.Series, config: DetectConfig, every_p: bool = False) -> _S
     )
 
 
-def baseline(counts: pd.Series, config: DetectConfig = DetectConfig()) -> pd.DataFrame:
+def baseline(
+    counts: pd.Series, config: DetectConfig = DetectConfig(), start: pd.Timestamp | None = None
+) -> pd.DataFrame:
     """Per bin: count, expected level and the band outside which a count is surprising, for the dashboard.
 
     `upper` is the smallest count that makes a bin hot (it honours `min_excess` and the ratio bar too);
-    `lower` is the mirror quantile. Rows exist for every bin between the first and last input bin."""
+    `lower` is the mirror quantile. Rows exist for every bin between the first and last input bin, or from
+    `start` on: the bins before it still teach the expected level, but their band, whose quantiles are
+    the costly part (~8 us a bin), is not computed."""
     s = _score(counts, config, every_p=True)
-    mu, q = s.expected, s.threshold
+    shown = slice(0 if start is None else int(s.index.searchsorted(start)), None)
+    mu, q, alpha, bar = s.expected[shown], s.threshold[shown], s.alpha[shown], s.bar[shown]
     upper = np.maximum.reduce(
-        [_quantile(1 - q, mu, s.alpha) + 1, np.ceil(mu + config.min_excess), np.ceil(s.bar * mu)]
+        [_quantile(1 - q, mu, alpha) + 1, np.ceil(mu + config.min_excess), np.ceil(bar * mu)]
     )
-    band = {"lower": _quantile(q, mu, s.alpha), "upper": np.where(np.isnan(mu), np.nan, upper)}
-    return pd.DataFrame({"count": s.count, "expected": mu, **band, "p_value": s.p_value}, index=s.index)
+    band = {"lower": _quantile(q, mu, alpha), "upper": np.where(np.isnan(mu), np.nan, upper)}
+    columns = {"count": s.count[shown], "expected": mu, **band, "p_value": s.p_value[shown]}
+    return pd.DataFrame(columns, index=s.index[shown])
 
 
 def _persistent(flags: np.ndarray, k: int, m: int) -> np.ndarray:
@@ -674,24 +681,56 @@ def status(incidents: Sequence[Incident], now: pd.Timestamp, config: DetectConfi
 POST_COLUMNS = ("created_at", "author", "service", "is_outage", "types")
 
 
-def _first_per_window(group: np.ndarray, stamp: np.ndarray, window: int) -> np.ndarray:
-    """Keep-mask over posts sorted by (group, time): a post counts unless its group had a counted post
-    less than `window` before (greedy, so no window of that length ever holds two counted posts)."""
-    keep = np.zeros(len(stamp), bool)
-    last_group, last_kept = None, 0
-    for i, (g, t) in enumerate(zip(group.tolist(), stamp.tolist(), strict=True)):
-        if g != last_group or t - last_kept >= window:
-            keep[i], last_group, last_kept = True, g, t
+def _keep_first_per_window(
+    authors: Sequence[str], stamps: Sequence[int], window: int, last: dict[str, int], excluded: set[str]
+) -> np.ndarray:
+    """Keep-mask over one service's posts in time order: a post counts unless its author is excluded or
+    had a counted post less than `window` before (greedy, so no window of that length ever holds two of an
+    author's counted posts). `last` holds each author's last counted time and is updated, so the posts
+    may come in chunks."""
+    keep = np.zeros(len(stamps), bool)
+    for i, (author, t) in enumerate(zip(authors, stamps, strict=True)):
+        if author not in excluded and t - last.get(author, t - window) >= window:
+            keep[i], last[author] = True, t
     return keep
 
 
-def _reports(posts: pd.DataFrame, excluded_authors: Iterable[str], window: pd.Timedelta) -> pd.DataFrame:
-    """Outage posts that count as reports: official accounts out, one per author and service per window."""
-    outage = posts[posts["is_outage"].astype(bool) & ~posts["author"].isin(set(excluded_authors))]
-    outage = outage.sort_values(["service", "author", "created_at"], kind="stable")
-    pair = outage.groupby(["service", "author"], sort=False).ngroup().to_numpy()
-    stamp = pd.DatetimeIndex(outage["created_at"]).as_unit("ns").asi8
-    return outage[_first_per_window(pair, stamp, window.value)]
+class ReportCounter:
+    """One service's outage reports per bin of `grid` (on `config.freq`), in total ("reports") and per type
+    (one column for every type of TYPES), fed its reports in time order, in chunks of any size:
+    `miner.incidents` streams a store's reports through it. It holds the bins and the authors of the last
+    `author_window`, not the reports, so memory stays flat however many there are. Official accounts
+    (`excluded_authors`) are left out, and an author counts at most once per `author_window`."""
+
+    def __init__(
+        self,
+        grid: pd.DatetimeIndex,
+        config: DetectConfig = DetectConfig(),
+        excluded_authors: Iterable[str] = (),
+    ) -> None:
+        self.grid = grid
+        self._origin = grid[0].value if len(grid) else 0
+        self._step = pd.Timedelta(config.freq).value
+        self._window = pd.Timedelta(config.author_window).value
+        self._excluded = set(excluded_authors)
+        self._last: dict[str, int] = {}
+        self._counts = np.zeros((len(grid), 1 + len(TYPES)), np.int64)
+
+    def add(self, stamps: pd.DatetimeIndex, authors: Sequence[str], flags: np.ndarray) -> None:
+        """Reports in time order, after those already added: their times, authors and the reports x TYPES
+        flags of the types each names."""
+        ns = stamps.as_unit("ns").asi8
+        keep = _keep_first_per_window(authors, ns.tolist(), self._window, self._last, self._excluded)
+        rows = (ns[keep] - self._origin) // self._step
+        np.add.at(self._counts, (rows, 0), 1)
+        np.add.at(self._counts[:, 1:], rows, np.asarray(flags, bool)[keep].astype(np.int64))
+        if len(ns):  # authors silent for a whole window can count again anyway: forget them
+            recent = ns[-1] - self._window
+            self._last = {a: t for a, t in self._last.items() if t > recent}
+
+    def counts(self) -> pd.DataFrame:
+        """The counts so far: index = the grid's bins, columns "reports" and every type."""
+        return pd.DataFrame(self._counts, index=self.grid.rename("bin"), columns=[TOTAL, *TYPES])
 
 
 def count_reports(
@@ -700,7 +739,8 @@ def count_reports(
     excluded_authors: Iterable[str] = (),
     config: DetectConfig = DetectConfig(),
 ) -> pd.DataFrame:
-    """Outage reports per service and bin, in total ("reports") and per type (one column each).
+    """Outage reports per service and bin, in total ("reports") and per type (a column for each type some
+    counted report names, alphabetically), through `ReportCounter`.
 
     `posts`: classified posts with columns created_at (tz-aware), author, service, is_outage, types
     (list of str). A report counts in every type it names. Rows cover every bin from the first to the
@@ -712,13 +752,19 @@ def count_reports(
     if posts.empty:
         index = pd.MultiIndex.from_arrays([[], pd.DatetimeIndex([], tz="UTC")], names=["service", "bin"])
         return pd.DataFrame({"reports": pd.Series(dtype=int)}, index=index)
-    reports = _reports(posts, excluded_authors, pd.Timedelta(config.author_window))
-    bins = reports["created_at"].dt.tz_convert("UTC").dt.floor(freq).rename("bin")
-    total = reports.groupby([reports["service"], bins]).size().rename("reports")
-    typed = reports[["service", "types"]].assign(bin=bins).explode("types").dropna(subset=["types"])
-    by_type = pd.crosstab([typed["service"], typed["bin"]], typed["types"].astype(str))
     stamps = posts["created_at"].dt.tz_convert("UTC")
     grid = pd.date_range(stamps.min().floor(freq), stamps.max().floor(freq), freq=freq)
-    index = pd.MultiIndex.from_product([sorted(posts["service"].unique()), grid], names=["service", "bin"])
-    frame = total.to_frame().join(by_type.rename_axis(columns=None), how="left")
-    return frame.reindex(index).fillna(0).astype(int)
+    reports = posts[posts["is_outage"].astype(bool)].assign(created_at=stamps)
+    reports = reports.sort_values("created_at", kind="stable")
+    per_service = {}
+    for service in sorted(posts["service"].unique()):
+        counter = ReportCounter(grid, replace(config, freq=freq), excluded_authors)
+        mine = reports[reports["service"] == service]
+        flags = np.array([[t in types for t in TYPES] for types in mine["types"]], bool)
+        counter.add(
+            pd.DatetimeIndex(mine["created_at"]), mine["author"].tolist(), flags.reshape(-1, len(TYPES))
+        )
+        per_service[service] = counter.counts()
+    frame = pd.concat(per_service, names=["service", "bin"])
+    named = sorted(t for t in TYPES if frame[t].any())
+    return frame[[TOTAL, *named]]

@@ -20,7 +20,6 @@ import pandas as pd
 from sqlalchemy import Select, String, Subquery, and_, exists, func, literal, select
 from sqlalchemy.engine import Connection
 
-from miner.dashboard.queries import LANG
 from miner.errors import BadInput
 from miner.labels import TYPES, split_of
 from miner.store import feedback, posts, predictions
@@ -104,7 +103,7 @@ QUEUE_COLUMNS = [
     posts.c.service,
     posts.c.created_at,
     posts.c.author,
-    LANG.label("lang"),
+    predictions.c.lang,
     predictions.c.model_version,
     predictions.c.is_outage,
     predictions.c.outage_prob,
@@ -130,7 +129,7 @@ def _predicted(scope: ReviewScope) -> Any:
         predictions.c.post_id == posts.c.id,
         predictions.c.model_version == scope.version,
     )
-    return found.where(scope.lang == LANG) if scope.lang else found
+    return found.where(predictions.c.lang == scope.lang) if scope.lang else found
 
 
 def _newest_unreviewed(scope: ReviewScope, limit: int) -> Subquery:
@@ -267,7 +266,7 @@ def labelled_query() -> Select:
     )
     columns = [feedback.c.source, feedback.c.post_id, feedback.c.new_types, posts.c.text, posts.c.author]
     return (
-        select(*columns, LANG.label("lang"))
+        select(*columns, func.coalesce(predictions.c.lang, posts.c.lang).label("lang"))  # no prediction left
         .select_from(joined)
         .where(feedback.c.action != SKIP)
         .order_by(feedback.c.reviewed_at, feedback.c.id)

@@ -2,21 +2,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import replace
 from datetime import UTC, datetime
+from typing import Any
 
+import numpy as np
 import pandas as pd
-from sqlalchemy import Engine, and_, func, select
+from sqlalchemy import Engine, Select, Table, and_, func, select
 from sqlalchemy.engine import Connection
 
 from miner import store
-from miner.detect import DetectConfig, Incident, count_reports, detect
+from miner.detect import TOTAL, DetectConfig, Incident, ReportCounter, detect
 from miner.errors import BadInput
 from miner.labels import TYPES
 from miner.services import Catalog
 
 TYPE_COLUMNS = [store.predictions.c[f"t_{t}"] for t in TYPES]
+# Reports read from the store per round trip while counting: enough to amortise the queries, few enough
+# that memory stays flat (a few MB) whatever the store holds.
+STREAM_ROWS = 10_000
 
 
 def latest_model_version(conn: Connection) -> str | None:
@@ -32,26 +37,43 @@ def _as_utc(series: pd.Series) -> pd.Series:
     return stamps.dt.tz_localize("UTC") if stamps.dt.tz is None else stamps.dt.tz_convert("UTC")
 
 
+def _reports_query(version: str, service: str | None, since: datetime | None) -> Select:
+    """The outage reports of a model version: their time, author, service and type flags."""
+    p, r = store.posts, store.predictions
+    join = r.join(p, and_(p.c.source == r.c.source, p.c.id == r.c.post_id))
+    query = select(r.c.created_at, p.c.author, r.c.service, *TYPE_COLUMNS).select_from(join)
+    return query.where(r.c.model_version == version, r.c.is_outage, *_in_scope(r, service, since))
+
+
+def _spans(conn: Connection, service: str | None, since: datetime | None) -> list[Any]:
+    """(service, first post time, last post time) of each service with posts."""
+    p = store.posts
+    spans = select(p.c.service, func.min(p.c.created_at), func.max(p.c.created_at))
+    return list(conn.execute(spans.where(*_in_scope(p, service, since)).group_by(p.c.service)))
+
+
+def _in_scope(table: Table, service: str | None, since: datetime | None) -> list[Any]:
+    """Rows of posts, or of predictions (which carry their post's service and time)."""
+    where = [table.c.service != ""]
+    if service:
+        where.append(table.c.service == service)
+    if since is not None:
+        where.append(table.c.created_at >= since)
+    return where
+
+
 def load_reports(conn: Connection, version: str, service: str | None, since: datetime | None) -> pd.DataFrame:
-    """Outage reports (is_outage) with their types, plus the span of all posts per service.
+    """Outage reports (is_outage) with their types, plus the span of all posts per service, in memory (the
+    input of `count_reports`; detection itself streams them, see `service_counts`).
 
     `count_reports` draws its bins from the first to the last post of any kind; rather than loading
     every non-report post, each service contributes two non-report "span" rows at its first and last
     post time.
     """
-    p, r = store.posts, store.predictions
-    where = [p.c.service != ""]
-    if service:
-        where.append(p.c.service == service)
-    if since is not None:
-        where.append(p.c.created_at >= since)
-    join = p.join(r, and_(r.c.source == p.c.source, r.c.post_id == p.c.id, r.c.model_version == version))
-    rows = select(p.c.created_at, p.c.author, p.c.service, *TYPE_COLUMNS).select_from(join)
-    reports = pd.DataFrame(conn.execute(rows.where(*where, r.c.is_outage)).all())
-    spans = select(p.c.service, func.min(p.c.created_at), func.max(p.c.created_at)).where(*where)
+    reports = pd.DataFrame(conn.execute(_reports_query(version, service, since)).all())
     edges = [
         {"created_at": t, "author": "", "service": s, "is_outage": False, "types": []}
-        for s, first, last in conn.execute(spans.group_by(p.c.service))
+        for s, first, last in _spans(conn, service, since)
         for t in (first, last)
     ]
     if not reports.empty:
@@ -65,24 +87,30 @@ def load_reports(conn: Connection, version: str, service: str | None, since: dat
     return frame.assign(created_at=_as_utc(frame["created_at"]))
 
 
-def detect_services(
-    reports: pd.DataFrame,
+def service_counts(
+    conn: Connection,
+    version: str,
+    service: str | None,
+    since: datetime | None,
     config: DetectConfig,
-    excluded: Iterable[str] = (),
-    per_service: Mapping[str, DetectConfig] | None = None,
-) -> dict[str, list[Incident]]:
-    """Run the detector on each service's report counts, in total and per type (pure). `per_service`
-    holds the settings of services that have their own (their sensitivity), `config` the others'."""
-    if reports.empty:
-        return {}
-    counts = count_reports(reports, config.freq, excluded_authors=excluded, config=config)
-    found = {}
-    for service, frame in counts.groupby(level="service"):
-        series = frame.droplevel("service")
-        types = series[[t for t in TYPES if t in series.columns]]
-        settings = (per_service or {}).get(str(service), config)
-        found[str(service)] = detect(series["reports"], settings, type_counts=types)
-    return found
+    excluded_authors: Iterable[str] = (),
+) -> Iterator[tuple[str, pd.DataFrame]]:
+    """Each service's report counts, in total and per type (`ReportCounter.counts`), on the bins from the
+    first to the last post of the services read: what `count_reports` gives on `load_reports`, but the
+    reports are streamed from the store in time order, STREAM_ROWS at a time, so memory stays flat
+    however many the store holds."""
+    spans = _spans(conn, service, since)
+    if not spans:
+        return
+    times = pd.to_datetime([t for _, first, last in spans for t in (first, last)], utc=True)
+    grid = pd.date_range(times.min().floor(config.freq), times.max().floor(config.freq), freq=config.freq)
+    for name in sorted(s for s, _, _ in spans):
+        counter = ReportCounter(grid, config, excluded_authors)
+        query = _reports_query(version, name, since).order_by(store.predictions.c.created_at)
+        for chunk in conn.execute(query.execution_options(yield_per=STREAM_ROWS)).partitions():
+            stamps, authors, _, *flags = zip(*chunk, strict=True)
+            counter.add(pd.DatetimeIndex(pd.to_datetime(stamps, utc=True)), authors, np.array(flags, bool).T)
+        yield name, counter.counts()
 
 
 def service_configs(
@@ -148,8 +176,10 @@ def update_incidents(
         if version is None:
             raise BadInput("no predictions in the store: run `miner classify --db` first")
         history = None if since is None else since - pd.Timedelta(days=config.history_days)
-        reports = load_reports(conn, version, service, history)
-        found = detect_services(reports, config, excluded_authors, per_service)
+        found = {}
+        for name, counts in service_counts(conn, version, service, history, config, excluded_authors):
+            settings = (per_service or {}).get(name, config)
+            found[name] = detect(counts[TOTAL], settings, type_counts=counts[list(TYPES)])
         if since is not None:
             found = {name: [i for i in found[name] if i.start >= pd.Timestamp(since)] for name in found}
         for name, incidents in found.items():

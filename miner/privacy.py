@@ -18,6 +18,9 @@ PSEUDONYM_PREFIX = "anon:"
 # 16 hex digits = 64 bits: collisions stay negligible for millions of authors, ids stay short.
 PSEUDONYM_HEX_DIGITS = 16
 DEFAULT_SALT_FILE = Path("data/.author-salt")
+# Authors post many times: an import hashes each one once while it stays among the most recent this many
+# (a few MB), not once per post.
+PSEUDONYMS_CACHED = 65_536
 
 
 def keep_handles() -> bool:
@@ -26,7 +29,9 @@ def keep_handles() -> bool:
 
 
 @lru_cache(maxsize=4)
-def _salt_from_file(path: Path) -> str:
+def _salt_from_file(name: str) -> str:
+    """The salt kept in file `name`, created on first use (cached per name: `salt` runs once per post)."""
+    path = Path(name)
     if path.exists():
         return path.read_text(encoding="utf-8").strip()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -41,7 +46,7 @@ def salt() -> str:
     env = os.environ.get("MINER_AUTHOR_SALT", "").strip()
     if env:
         return env
-    return _salt_from_file(Path(os.environ.get("MINER_SALT_FILE", DEFAULT_SALT_FILE)))
+    return _salt_from_file(os.environ.get("MINER_SALT_FILE", str(DEFAULT_SALT_FILE)))
 
 
 def author_key(handle: str | None) -> str:
@@ -51,7 +56,12 @@ def author_key(handle: str | None) -> str:
         return ""
     if keep_handles():
         return handle
-    digest = hashlib.sha256(f"{salt()}\x00{handle}".encode()).hexdigest()
+    return _pseudonym(salt(), handle)
+
+
+@lru_cache(maxsize=PSEUDONYMS_CACHED)
+def _pseudonym(salt: str, handle: str) -> str:
+    digest = hashlib.sha256(f"{salt}\x00{handle}".encode()).hexdigest()
     return PSEUDONYM_PREFIX + digest[:PSEUDONYM_HEX_DIGITS]
 
 

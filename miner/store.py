@@ -9,6 +9,7 @@ records where a database stands (see README, "Database").
 from __future__ import annotations
 
 import json
+import operator
 import os
 import re
 import uuid
@@ -30,8 +31,11 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    and_,
     create_engine,
     event,
+    func,
+    insert,
     inspect,
     make_url,
     select,
@@ -85,7 +89,11 @@ predictions = Table(
     Column("source", String(32), primary_key=True),
     Column("post_id", String(128), primary_key=True),
     Column("model_version", String(64), primary_key=True),
-    Column("lang", String(8), nullable=False, default=""),
+    # The post's service and time, copied on write (version 4): the dashboard's counts read the outage
+    # reports from the partial index below alone, without joining posts.
+    Column("service", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("lang", String(8), nullable=False, default=""),  # the model's language, else the post's
     Column("is_outage", Boolean, nullable=False),
     Column("outage_prob", Float, nullable=False),
     *(Column(f"p_{t}", Float, nullable=False) for t in TYPES),
@@ -93,6 +101,23 @@ predictions = Table(
     Column("classified_at", DateTime(timezone=True), nullable=False),
     Index("ix_predictions_model", "model_version", "is_outage"),
     Index("ix_predictions_classified", "classified_at"),  # "latest model version" in O(1)
+)
+
+REPORT_FLAGS = [predictions.c[f"t_{t}"] for t in TYPES]
+# The outage reports of one model version and service in time order, with what the dashboard filters and
+# counts on: its charts are index-only range scans (21 ms against 285 ms for the posts x predictions join
+# on a million posts, bench/README.md). Partial: non-reports, most predictions, are left out. SQLite has
+# no INCLUDE, so the filtered columns follow the key on both backends; its condition is written the way
+# SQLAlchemy renders `WHERE predictions.is_outage` there ("= 1"), which SQLite needs to match it.
+Index(
+    "ix_predictions_reports",
+    predictions.c.model_version,
+    predictions.c.service,
+    predictions.c.created_at,
+    predictions.c.lang,
+    *REPORT_FLAGS,
+    sqlite_where=predictions.c.is_outage == True,  # noqa: E712 (SQL, not Python)
+    postgresql_where=predictions.c.is_outage,
 )
 
 incidents = Table(
@@ -165,7 +190,43 @@ def _v3_incident_series(conn: Connection) -> None:
             conn.execute(text(f"ALTER TABLE {incidents.name} ADD COLUMN {column.name} {kind}"))
 
 
-MIGRATIONS: list[Callable[[Connection], None]] = [_v1_initial, _v2_feedback, _v3_incident_series]
+def _v4_report_columns(conn: Connection) -> None:
+    """Version 4: predictions carry their post's service and time, and the language the dashboard shows (the
+    model's, else the post's), under the partial index of the outage reports `ix_predictions_reports`.
+
+    A fresh database has them from version 1. An older one gets its predictions table rebuilt: the way
+    SQLite adds NOT NULL columns, and on PostgreSQL a copy leaves no dead row behind, as an UPDATE of every
+    row would. Predictions whose post is no longer stored are not carried over: nothing could show them."""
+    if "service" not in {column["name"] for column in inspect(conn).get_columns(predictions.name)}:
+        _rebuild_predictions(conn)
+    for index in predictions.indexes:
+        index.create(conn, checkfirst=True)
+    if conn.dialect.name == "postgresql":
+        conn.execute(text(f"ANALYZE {predictions.name}"))  # plan the new index now, not after autovacuum
+
+
+def _rebuild_predictions(conn: Connection) -> None:
+    """Copy a version 3 predictions table into the current definition, joined to posts, and swap it in."""
+    staged = Table(f"{predictions.name}_v4", MetaData(), *(column._copy() for column in predictions.columns))
+    staged.create(conn)
+    r, p = predictions, posts
+    shown_lang = func.coalesce(func.nullif(r.c.lang, ""), p.c.lang)  # what the dashboard showed until v3
+    copied = {"service": p.c.service, "created_at": p.c.created_at, "lang": shown_lang}
+    values = [copied.get(column.name, column) for column in r.columns]
+    joined = r.join(p, and_(p.c.source == r.c.source, p.c.id == r.c.post_id))
+    conn.execute(insert(staged).from_select([c.name for c in r.columns], select(*values).select_from(joined)))
+    conn.execute(text(f"DROP TABLE {r.name}"))
+    conn.execute(text(f"ALTER TABLE {staged.name} RENAME TO {r.name}"))
+    if conn.dialect.name == "postgresql":  # the primary key keeps the name it was created with
+        conn.execute(text(f"ALTER TABLE {r.name} RENAME CONSTRAINT {staged.name}_pkey TO {r.name}_pkey"))
+
+
+MIGRATIONS: list[Callable[[Connection], None]] = [
+    _v1_initial,
+    _v2_feedback,
+    _v3_incident_series,
+    _v4_report_columns,
+]
 """Entry i upgrades a database from version i to i + 1. Append, never edit a released entry."""
 
 
@@ -303,13 +364,54 @@ def insert_posts(conn: Connection, batch: Iterable[Post]) -> int:
     unique: dict[tuple[str, str], Post] = {}
     for post in batch:
         unique.setdefault((post.source, post.id), post)
-    keys = list(unique)
     now = datetime.now(UTC)
+    if conn.dialect.name == "postgresql" and unique:
+        return _copy_new_posts(conn, unique.values(), now)
+    keys = list(unique)
     inserted = 0
     for start in range(0, len(keys), WRITE_BATCH):
         rows = [_post_row(unique[k], now) for k in keys[start : start + WRITE_BATCH]]
         inserted += insert_new(conn, posts, rows, ("source", "id"))
     return inserted
+
+
+# PostgreSQL: this session's temporary table that posts are COPYed into before one INSERT moves the new ones
+# into `posts`; emptied at each commit, and after each use, so one transaction may import several batches.
+POSTS_STAGING = "posts_incoming"
+_POST_COLUMNS = ", ".join(c.name for c in posts.columns)
+_in_column_order = operator.itemgetter(*(c.name for c in posts.columns))
+
+
+def _copy_new_posts(conn: Connection, batch: Iterable[Post], now: datetime) -> int:
+    """PostgreSQL: insert the posts not stored yet through COPY (psycopg's `cursor.copy`, no statement per
+    row) into POSTS_STAGING, then one INSERT ... SELECT ... ON CONFLICT (source, id) DO NOTHING, in the
+    caller's transaction; returns how many were new.
+
+    The INSERT takes the keys in order, so two importers storing the same posts at once wait for each
+    other's rows in the same order and never deadlock; ON CONFLICT keeps either from storing a post twice."""
+    cursor = conn.connection.driver_connection.cursor()  # the connection of `conn`: same transaction
+    cursor.execute(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {POSTS_STAGING} (LIKE {posts.name} INCLUDING DEFAULTS) "
+        "ON COMMIT DELETE ROWS"
+    )
+    with cursor.copy(f"COPY {POSTS_STAGING} ({_POST_COLUMNS}) FROM STDIN") as copy:
+        for post in batch:
+            copy.write_row(_post_values(post, now))
+    cursor.execute(
+        f"INSERT INTO {posts.name} ({_POST_COLUMNS}) SELECT {_POST_COLUMNS} FROM {POSTS_STAGING} "
+        "ORDER BY source, id ON CONFLICT (source, id) DO NOTHING"
+    )
+    inserted = cursor.rowcount
+    cursor.execute(f"DELETE FROM {POSTS_STAGING}")
+    return inserted
+
+
+def _post_values(post: Post, now: datetime) -> tuple[Any, ...]:
+    """A post as a COPY row, in the order of `posts.columns` (the JSON column as its text)."""
+    row = _post_row(post, now)
+    if row["raw"] is not None:
+        row["raw"] = json.dumps(row["raw"])
+    return _in_column_order(row)
 
 
 # Dialects whose INSERT ... ON CONFLICT DO NOTHING RETURNING tells which rows were new in one statement.
@@ -334,6 +436,29 @@ def insert_new(conn: Connection, table: Table, rows: list[dict[str, Any]], key: 
     if fresh:
         conn.execute(table.insert(), fresh)
     return len(fresh)
+
+
+def prediction_row(
+    post: Any, output: dict[str, Any], version: str, classified_at: datetime
+) -> dict[str, Any]:
+    """The predictions row of the model's `output` (lang, is_outage, outage_prob, p_*, t_*) for a stored
+    `post` (a Post or a posts row): with the post's service and time, which the dashboard filters on, and
+    the post's language where the model gave none. Every writer of predictions builds its rows here."""
+    return {
+        **output,
+        "source": post.source,
+        "post_id": post.id,
+        "model_version": version,
+        "service": post.service,
+        "created_at": _as_utc(post.created_at),
+        "lang": output.get("lang") or post.lang,
+        "classified_at": classified_at,
+    }
+
+
+def _as_utc(value: datetime) -> datetime:
+    """Stored times are UTC; SQLite hands them back naive."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
 def row_to_post(row: Any) -> Post:

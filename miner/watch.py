@@ -73,13 +73,13 @@ def collect_sources(
 def _quotes(engine: Engine, service: str, incident: Incident, version: str) -> list[str]:
     """The most confident reports during the incident, distinct texts first."""
     p, r = store.posts, store.predictions
-    join = p.join(r, and_(r.c.source == p.c.source, r.c.post_id == p.c.id, r.c.model_version == version))
+    join = r.join(p, and_(p.c.source == r.c.source, p.c.id == r.c.post_id))
     query = (
         select(p.c.text)
         .select_from(join)
-        .where(p.c.service == service, r.c.is_outage)
-        .where(p.c.created_at >= incident.start.to_pydatetime())
-        .where(p.c.created_at <= (incident.end + pd.Timedelta(DetectConfig.freq)).to_pydatetime())
+        .where(r.c.model_version == version, r.c.service == service, r.c.is_outage)
+        .where(r.c.created_at >= incident.start.to_pydatetime())
+        .where(r.c.created_at <= (incident.end + pd.Timedelta(DetectConfig.freq)).to_pydatetime())
         .order_by(r.c.outage_prob.desc())
         .limit(20)
     )

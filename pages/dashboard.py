@@ -239,7 +239,9 @@ def show_volume(view: View) -> None:
         chart = volume_chart(band, view.incidents, view.span.step, view.tz)
     else:
         chart = types_chart(band, view.span.step, view.tz)
-    st.altair_chart(chart, width="stretch")  # one chart at a time: half the work for server and browser
+    st.vega_lite_chart(
+        spec=chart, width="stretch"
+    )  # one chart at a time: half the work for server and browser
     st.caption(
         f"{plural(int(band['reports'].sum()), 'report')}. Dashed line: expected level; grey band: usual "
         f"range, learnt from the previous {HISTORY.days} days. Shaded: incidents."

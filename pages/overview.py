@@ -78,7 +78,7 @@ def show_standing(row: Standing, tz: str) -> None:
         day.caption("no posts yet")
     else:
         hour.markdown(f"**{plural(row.reports, 'report')}**  \nusual {row.usual:.1f} · ×{row.ratio:.1f}")
-        day.altair_chart(sparkline(row.trend, row.status.level, tz), width="stretch")
+        day.vega_lite_chart(spec=sparkline(row.trend, row.status.level, tz), width="stretch")
     top.markdown(f"{row.top_type} {percent(row.top_share)}" if row.top_type else "–")
 
 

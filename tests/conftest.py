@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -53,15 +54,15 @@ def _fixed_salt(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.delenv("MINER_DB_URL", raising=False)
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """URL of a fresh database: a SQLite file, and a real PostgreSQL database.
+@contextmanager
+def database(kind: str, folder: Path, name: str = "miner") -> Iterator[str]:
+    """URL of a fresh database of `kind`: a SQLite file `name`.db in `folder`, or a real PostgreSQL database.
 
     PostgreSQL comes from MINER_TEST_PG_URL (`eval "$(.ci/pg.sh start)"` sets it up); without it the
     PostgreSQL case is skipped with its reason (a failure under MINER_REQUIRE_REAL_PARTS=1).
     """
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'miner.db'}"
+    if kind == "sqlite":
+        yield f"sqlite:///{folder / name}.db"
         return
     admin_url = os.environ.get("MINER_TEST_PG_URL", "")
     require_real_part(
@@ -70,6 +71,13 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
         'apt-get install postgresql, then eval "$(.ci/pg.sh start)"',
     )
     with store.throwaway_database(admin_url) as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """URL of a fresh database: a SQLite file, and a real PostgreSQL database (see `database`)."""
+    with database(request.param, tmp_path) as url:
         yield url
 
 

@@ -1,5 +1,6 @@
-"""A writer (file import + classification rows) and a reader (dashboard queries) at once, on each backend:
-the reader never fails or sees a half-written batch, and nothing is lost or duplicated."""
+"""Writers and readers at once, on each backend: a writer (file import + classification rows) and a reader
+(dashboard queries), where the reader never fails or sees a half-written batch; two importers of the same
+posts. Nothing is lost or duplicated."""
 
 from __future__ import annotations
 
@@ -34,22 +35,16 @@ def _write_input(path: Path) -> None:
 
 def _predict_all(engine) -> None:
     """Predictions for every stored post (what `miner classify --db` writes), in one transaction."""
+    output = {
+        "lang": "fr",
+        "is_outage": True,
+        "outage_prob": 0.9,
+        **{f"p_{t}": 0.0 for t in TYPES},
+        **{f"t_{t}": t == "connectivity" for t in TYPES},
+    }
     with engine.begin() as conn:
-        ids = [i for (i,) in conn.execute(select(store.posts.c.id))]
-        rows = [
-            {
-                "source": "file",
-                "post_id": i,
-                "model_version": "m",
-                "lang": "fr",
-                "is_outage": True,
-                "outage_prob": 0.9,
-                **{f"p_{t}": 0.0 for t in TYPES},
-                **{f"t_{t}": t == "connectivity" for t in TYPES},
-                "classified_at": datetime.now(UTC),
-            }
-            for i in ids
-        ]
+        stored = conn.execute(select(store.posts)).all()
+        rows = [store.prediction_row(post, output, "m", datetime.now(UTC)) for post in stored]
         conn.execute(store.predictions.insert(), rows)
 
 
@@ -90,3 +85,41 @@ def test_import_while_the_dashboard_reads(engine, tmp_path: Path) -> None:
         scope = Scope("m", Filters("free"), pd.Timestamp(START), pd.Timestamp(START + timedelta(days=3)))
         assert queries.type_counts(conn, scope)["connectivity"] == ROWS
     assert total == distinct == ROWS
+
+
+def _write_range(path: Path, ids: range) -> None:
+    with gzip.open(path, "wt", encoding="utf-8") as f:
+        for i in ids:
+            at = (START + timedelta(seconds=i)).isoformat()
+            f.write(f'{{"id": "{i}", "text": "plus d\'internet {i}", "created_at": "{at}"}}\n')
+
+
+def test_two_importers_at_once_lose_and_duplicate_nothing(engine, tmp_path: Path) -> None:
+    """Two imports of overlapping files run together, the second in the opposite key order (the order
+    in which two writers could wait for each other): every post is stored once, and the two summaries'
+    counts add up to what was stored."""
+    ids = (range(0, ROWS), range(ROWS + ROWS // 2 - 1, ROWS // 2 - 1, -1))
+    paths = [tmp_path / f"part{n}.jsonl.gz" for n in range(2)]
+    for path, part in zip(paths, ids, strict=True):
+        _write_range(path, part)
+    summaries: dict[int, object] = {}
+    errors: list[BaseException] = []
+
+    def run(n: int) -> None:
+        try:
+            summaries[n] = import_file(engine, paths[n], ColumnMap(source="file", service="free"))
+        except BaseException as exc:  # a deadlock or a lost row is the finding
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert errors == []
+    distinct = ROWS + ROWS // 2
+    assert sum(s.imported for s in summaries.values()) == distinct
+    assert sum(s.duplicates for s in summaries.values()) == 2 * ROWS - distinct
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == distinct
+        assert conn.execute(select(func.count(func.distinct(store.posts.c.id)))).scalar() == distinct

@@ -3,16 +3,19 @@ merging, causality, low counts, cold start, status, and counting reports from po
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pandas as pd
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from miner.detect import (
     NORMAL_MAD,
     DetectConfig,
     Incident,
+    ReportCounter,
     _could_alarm,
     _fit_dispersion,
     _rolling,
@@ -24,6 +27,7 @@ from miner.detect import (
     status,
 )
 from miner.errors import BadInput
+from miner.labels import TYPES
 from miner.sensitivity import SENSITIVITY
 
 START = pd.Timestamp("2024-03-04", tz="UTC")  # a Monday
@@ -79,6 +83,14 @@ def test_baseline_learns_the_daily_and_weekly_cycle() -> None:
     assert len(known) == len(band) - PER_DAY // 12  # only the first two hours have no level yet
     assert (known["lower"] <= known["expected"]).all() and (known["expected"] < known["upper"]).all()
     assert list(band.columns) == ["count", "expected", "lower", "upper", "p_value"]
+
+
+@PROPERTY
+@given(level=st.floats(0.3, 300), seed=st.integers(0, 10_000), start=st.integers(-PER_DAY, 10 * PER_DAY))
+def test_a_baseline_from_a_start_is_the_tail_of_the_whole_one(level: float, seed: int, start: int) -> None:
+    counts = series(seasonal_mean(9, level), seed)
+    at = START + start * BIN  # before the first bin, inside, or after the last
+    pd.testing.assert_frame_equal(baseline(counts, start=at), baseline(counts).loc[at:])
 
 
 # Spikes ----------------------------------------------------------------------------------------------
@@ -314,6 +326,39 @@ def test_bins_without_reports_are_explicit_zeros() -> None:
     counts = count_reports(frame, "10min")
     assert counts.xs("free")["reports"].tolist() == [1, 0, 0, 0, 0, 1]
     assert counts.xs("sfr")["reports"].tolist() == [0] * 6
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.integers(0, 200),
+            st.sampled_from(["a", "b", "c", "", "brand"]),
+            st.sampled_from(["free", "sfr"]),
+            st.booleans(),
+            st.lists(st.sampled_from(TYPES), max_size=3, unique=True),
+        ),
+        max_size=80,
+    ),
+    cuts=st.lists(st.integers(0, 80), max_size=6),
+)
+@example(rows=[(1, "a", "free", True, ["app"]), (10, "a", "free", True, ["dm"])], cuts=[1])  # across chunks
+def test_counting_in_chunks_is_counting_at_once(rows: list, cuts: list[int]) -> None:
+    """A service's reports streamed through ReportCounter in chunks of any size give count_reports."""
+    frame = posts([(0, "z", "free", False, []), *rows])  # "free" has a post, maybe no report
+    frame = frame.drop_duplicates(["created_at", "author", "service"])  # no same-second ties of one author
+    whole = count_reports(frame, "5min", excluded_authors={"brand"})
+    grid = whole.xs("free").index
+    counter = ReportCounter(grid, DetectConfig(freq="5min"), excluded_authors={"brand"})
+    mine = frame[frame["is_outage"] & (frame["service"] == "free")].sort_values("created_at", kind="stable")
+    flags = np.array([[t in types for t in TYPES] for types in mine["types"]], bool).reshape(-1, len(TYPES))
+    bounds = [0, *sorted(c for c in cuts if c < len(mine)), len(mine)]
+    for lo, hi in itertools.pairwise(bounds):
+        chunk = mine.iloc[lo:hi]
+        counter.add(pd.DatetimeIndex(chunk["created_at"]), chunk["author"].tolist(), flags[lo:hi])
+    streamed = counter.counts()
+    pd.testing.assert_frame_equal(streamed[whole.columns], whole.xs("free"), check_names=False)
+    assert not streamed.drop(columns=whole.columns).to_numpy().any()  # types no report names: zeros
 
 
 @settings(max_examples=40, deadline=None, derandomize=True)

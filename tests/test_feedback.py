@@ -92,7 +92,8 @@ def prediction(
     version: str = VERSION,
     lang: str = "",
 ) -> dict[str, Any]:
-    """A predictions row whose flags follow from the probabilities, as `classify.decide` sets them."""
+    """A model's output for a post, whose flags follow from the probabilities as `classify.decide` sets them
+    (`fill` makes it a stored row)."""
     flags = decide(probs[None, :], thresholds)[0]
     return {
         "source": "x",
@@ -108,9 +109,12 @@ def prediction(
 
 
 def fill(engine: Engine, posts: Sequence[Post], predictions: Sequence[dict[str, Any]]) -> None:
+    """Store the posts, and the predictions (of `prediction`) as `miner classify --db` writes them."""
+    by_id = {post.id: post for post in posts}
+    rows = [store.prediction_row(by_id[p["post_id"]], p, p["model_version"], T0) for p in predictions]
     with engine.begin() as conn:
         store.insert_posts(conn, posts)
-        conn.execute(store.predictions.insert(), list(predictions))
+        conn.execute(store.predictions.insert(), rows)
 
 
 def add_review(

@@ -1,4 +1,5 @@
-"""File import into a real SQLite store: real datasets, bad rows quarantined, constant memory."""
+"""File import into a real store (SQLite and PostgreSQL): real datasets, bad rows quarantined, constant
+memory, the same results on both."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from miner import store
 from miner.ingest import import_file
 from miner.privacy import author_key
 from miner.sources.records import MAX_TEXT_CHARS, ColumnMap
+from tests.conftest import database
 from tests.realdata import FREE_POSTS, SPOTIFY_POSTS
 from tests.sources.test_files import X_PAGE
 
@@ -140,3 +142,49 @@ def test_gzipped_csv_reports_progress_in_compressed_bytes(engine, tmp_path: Path
     )
     assert summary.imported == 12_000
     assert len(seen) == 3 and seen[-1] == (path.stat().st_size, path.stat().st_size)
+
+
+def _mixed_input(path: Path) -> None:
+    """Rows of every kind an import meets: duplicates within the file and across batches, rejects,
+    nested and non-ASCII raw fields, engagement counts, times in other zones."""
+    with path.open("w", encoding="utf-8") as f:
+        for i in range(60):
+            row = {
+                "id": str(i % 45),  # 15 repeats, some in the same batch, some in later ones
+                "text": f"la box clignote encore 😡 « {i} »",
+                "created_at": f"2024-07-19T1{i % 10}:0{i % 6}:00+02:00",
+                "author": f"user{i % 7}",
+                "service": "free",
+                "like_count": i % 4,
+                "place": {"city": "Besançon", "tags": ["fibre", i]},
+            }
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
+            if i % 13 == 0:
+                f.write('{"id": "bad", "text": ""}\n')
+
+
+def _import_twice(url: str, path: Path) -> tuple[list, list]:
+    """Summaries of an import and a re-import into a fresh store, then every stored post but the time of
+    its import."""
+    engine = store.connect(url)
+    try:
+        summaries = [import_file(engine, path, ColumnMap(source="x")) for _ in range(2)]
+        with engine.connect() as conn:
+            rows = conn.execute(select(store.posts).order_by(store.posts.c.id)).all()
+    finally:
+        engine.dispose()
+    found = [(s.read, s.imported, s.duplicates, s.rejected) for s in summaries]
+    return found, [store.row_to_post(r) for r in rows]
+
+
+def test_sqlite_and_postgresql_import_alike(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL's COPY path and SQLite's INSERT path: the same counts and the same stored posts."""
+    monkeypatch.setattr("miner.ingest.IMPORT_BATCH", 16)  # several batches, duplicates across them
+    path = tmp_path / "mixed.jsonl"
+    _mixed_input(path)
+    with database("sqlite", tmp_path) as lite, database("postgresql", tmp_path) as pg:
+        on_sqlite, on_postgresql = _import_twice(lite, path), _import_twice(pg, path)
+    assert on_sqlite == on_postgresql
+    assert on_sqlite[0] == [(65, 45, 15, 5), (65, 0, 60, 5)]
+    first = {post.id: post for post in on_sqlite[1]}["3"]  # the first of a file's repeats is kept
+    assert first.raw["place"] == {"city": "Besançon", "tags": ["fibre", 3]} and first.likes == 3

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from sqlalchemy import Column, MetaData, Table, func, select
+from sqlalchemy import Column, MetaData, Table, func, inspect, select
 
 from miner import store
 from miner.labels import TYPES
 from miner.post import Post
+from tests.stores import PREDICTIONS_V3, as_version_3, version_3_store
 
 
 def _post(i: int, **kw) -> Post:
@@ -59,6 +60,18 @@ def test_reinserting_never_duplicates(engine) -> None:
         assert store.insert_posts(conn, [_post(2), _post(3)]) == 1
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 3
+
+
+def test_batches_in_one_transaction_count_only_their_own_new_posts(engine) -> None:
+    """A collector stores several pages in one transaction: PostgreSQL's staging table starts each empty."""
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(1), _post(2)]) == 2
+        assert store.insert_posts(conn, [_post(2), _post(3)]) == 1
+        assert store.insert_posts(conn, []) == 0
+    with engine.begin() as conn:
+        assert store.insert_posts(conn, [_post(3), _post(4)]) == 1
+    with engine.connect() as conn:
+        assert conn.execute(select(func.count()).select_from(store.posts)).scalar() == 4
 
 
 def test_same_id_in_another_source_is_another_post(engine) -> None:
@@ -154,7 +167,7 @@ def test_a_version_2_database_gains_the_incident_series_and_sensitivity(db_url: 
     old.dispose()
     engine = store.connect(db_url)
     with engine.connect() as conn:
-        assert store.current_version(conn) == len(store.MIGRATIONS) == 3
+        assert store.current_version(conn) == len(store.MIGRATIONS)
         stored = conn.execute(select(store.incidents)).one()
     assert stored.service == "free" and stored.series is None and stored.sensitivity is None
     store.migrate(engine)  # idempotent
@@ -173,26 +186,46 @@ def test_dialects_without_on_conflict_use_the_lookup_path(engine, monkeypatch) -
 
 def _prediction(post_id: str) -> dict:
     flags = {f"t_{t}": False for t in TYPES} | {f"p_{t}": 0.0 for t in TYPES}
-    return {
-        "source": "x",
-        "post_id": post_id,
-        "model_version": "m",
-        "lang": "fr",
-        "is_outage": False,
-        "outage_prob": 0.1,
-        "classified_at": datetime(2024, 7, 19, tzinfo=UTC),
-        **flags,
-    }
+    output = {"lang": "fr", "is_outage": False, "outage_prob": 0.1, **flags}
+    return store.prediction_row(_post(int(post_id)), output, "m", datetime(2024, 7, 19, tzinfo=UTC))
+
+
+KEY = ("source", "post_id", "model_version")
 
 
 def test_two_writers_of_the_same_predictions_do_not_collide(engine, monkeypatch) -> None:
-    key = ("source", "post_id", "model_version")
     with engine.begin() as conn:
-        assert store.insert_new(conn, store.predictions, [_prediction("1"), _prediction("2")], key) == 2
-        assert store.insert_new(conn, store.predictions, [_prediction("2"), _prediction("3")], key) == 1
+        assert store.insert_new(conn, store.predictions, [_prediction("1"), _prediction("2")], KEY) == 2
+        assert store.insert_new(conn, store.predictions, [_prediction("2"), _prediction("3")], KEY) == 1
     monkeypatch.setattr(store, "UPSERT_DIALECTS", {})
     with engine.begin() as conn:
-        assert store.insert_new(conn, store.predictions, [_prediction("3"), _prediction("4")], key) == 1
-        assert store.insert_new(conn, store.predictions, [], key) == 0
+        assert store.insert_new(conn, store.predictions, [_prediction("3"), _prediction("4")], KEY) == 1
+        assert store.insert_new(conn, store.predictions, [], KEY) == 0
     with engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(store.predictions)).scalar() == 4
+
+
+def test_a_version_3_database_gains_the_report_columns_and_index(db_url: str) -> None:
+    old = version_3_store(db_url)
+    with old.begin() as conn:
+        store.insert_posts(conn, [_post(1, service="free", lang="fr"), _post(2, service="sfr", lang="en")])
+        rows = [_prediction("1"), _prediction("2") | {"lang": ""}, _prediction("3")]  # 3: its post is gone
+        conn.execute(PREDICTIONS_V3.insert(), as_version_3(rows))
+    old.dispose()
+    engine = store.connect(db_url)
+    with engine.connect() as conn:
+        assert store.current_version(conn) == len(store.MIGRATIONS)
+        found = conn.execute(select(store.predictions).order_by(store.predictions.c.post_id)).all()
+        indexes = {i["name"] for i in inspect(conn).get_indexes("predictions")}
+        key = inspect(conn).get_pk_constraint("predictions")
+    assert [(r.post_id, r.service, r.lang) for r in found] == [("1", "free", "fr"), ("2", "sfr", "en")]
+    stamps = [r.created_at if r.created_at.tzinfo else r.created_at.replace(tzinfo=UTC) for r in found]
+    assert stamps == [_post(1).created_at, _post(2).created_at]
+    assert {i.name for i in store.predictions.indexes} <= indexes
+    assert key["constrained_columns"] == ["source", "post_id", "model_version"]
+    assert key["name"] in (None, "predictions_pkey")  # SQLite names none; PostgreSQL as when created fresh
+    store.migrate(engine)  # idempotent
+    with engine.begin() as conn:  # today's writers write the migrated table
+        newer = _prediction("1") | {"model_version": "m2"}
+        assert store.insert_new(conn, store.predictions, [newer], KEY) == 1
+    engine.dispose()

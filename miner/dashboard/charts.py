@@ -1,4 +1,8 @@
-"""Altair charts of outage reports over time.
+"""Vega-Lite charts of outage reports over time, as spec dicts for `st.vega_lite_chart`.
+
+Plain specs rather than Altair objects: importing Altair (its whole JSON schema) took a quarter of a second,
+a quarter of the dashboard's first render, for charts this simple. Each chart's data are named pandas frames
+in the spec's `datasets`, which Streamlit ships to the browser as Arrow, as it did Altair's.
 
 Times are handed to Vega-Lite as naive wall-clock times of the chosen zone: the browser then draws them
 as they are, whatever its own zone, and tooltips carry a label with the zone's abbreviation.
@@ -6,7 +10,8 @@ as they are, whatever its own zone, and tooltips carry a label with the zone's a
 
 from __future__ import annotations
 
-import altair as alt
+from typing import Any
+
 import pandas as pd
 
 from miner.dashboard.summary import INCIDENT_BIN, duration_text
@@ -17,6 +22,8 @@ REPORTS_COLOR = "#1f6fb2"
 BAND_COLOR = "#9aa5b1"
 HEIGHT = 300
 SPARKLINE_HEIGHT = 40
+
+Spec = dict[str, Any]
 
 
 def _in_zone(stamps: pd.Series | pd.Index, tz: str) -> pd.DatetimeIndex:
@@ -42,17 +49,22 @@ def _bins(band: pd.DataFrame, step: pd.Timedelta, tz: str) -> pd.DataFrame:
     )
 
 
-def _x(step: pd.Timedelta) -> alt.X:
+def _field(name: str, kind: str = "quantitative", **options: Any) -> Spec:
+    """An encoding channel reading column `name` (kind: quantitative, temporal or nominal)."""
+    return {"field": name, "type": kind, **options}
+
+
+def _x(step: pd.Timedelta) -> Spec:
     """The time axis; hours are noise on charts of hourly bins (a week or more)."""
     label = "%d %b" if step >= pd.Timedelta(hours=1) else "%d %b %H:%M"
-    return alt.X("time:T", title=None, axis=alt.Axis(format=label, labelOverlap=True))
+    return _field("time", "temporal", title=None, axis={"format": label, "labelOverlap": True})
 
 
-def _incident_layer(incidents: pd.DataFrame, first: pd.Timestamp, end: pd.Timestamp, tz: str) -> alt.Chart:
-    """Incidents overlapping the bins [first, end), clipped to them, as rectangles coloured by level."""
+def _incidents(incidents: pd.DataFrame, first: pd.Timestamp, end: pd.Timestamp, tz: str) -> pd.DataFrame:
+    """Incidents overlapping the bins [first, end), clipped to them."""
     ends = incidents["end"] + INCIDENT_BIN
     shown = (ends > first) & (incidents["start"] < end)
-    data = pd.DataFrame(
+    return pd.DataFrame(
         {
             "time": _wall_clock(incidents["start"][shown].clip(lower=first), tz),
             "time_end": _wall_clock(ends[shown].clip(upper=end), tz),
@@ -60,73 +72,100 @@ def _incident_layer(incidents: pd.DataFrame, first: pd.Timestamp, end: pd.Timest
             "incident": _labels(incidents["start"][shown], tz),
         }
     )
-    color = alt.Color(
-        "level:N",
-        scale=alt.Scale(domain=list(LEVEL_COLORS), range=list(LEVEL_COLORS.values())),
-        legend=alt.Legend(title="Incident", orient="top"),
-    )
-    tooltip = [alt.Tooltip("incident:N", title="Incident from"), "level:N"]
-    return (
-        alt.Chart(data)
-        .mark_rect(opacity=0.15)
-        .encode(x="time:T", x2="time_end:T", color=color, tooltip=tooltip)
-    )
 
 
-def volume_chart(band: pd.DataFrame, incidents: pd.DataFrame, step: pd.Timedelta, tz: str) -> alt.LayerChart:
-    """Reports per bin over the usual range (band) and expected level, incidents shaded behind.
+INCIDENT_LAYER: Spec = {
+    "data": {"name": "incidents"},
+    "mark": {"type": "rect", "opacity": 0.15},
+    "encoding": {
+        "x": _field("time", "temporal"),
+        "x2": {"field": "time_end"},
+        "color": _field(
+            "level",
+            "nominal",
+            scale={"domain": list(LEVEL_COLORS), "range": list(LEVEL_COLORS.values())},
+            legend={"title": "Incident", "orient": "top"},
+        ),
+        "tooltip": [_field("incident", "nominal", title="Incident from"), _field("level", "nominal")],
+    },
+}
+"""Incidents as rectangles coloured by level, behind the counts."""
+HOVER: Spec = {
+    "x2": {"field": "time_end"},
+    "y": {"value": 0},
+    "y2": {"value": "height"},
+    "tooltip": [
+        _field("when", "nominal", title="Time"),
+        _field("reports", title="Reports"),
+        _field("expected", title="Expected", format=".1f"),
+        _field("upper", title="Unusual from", format=".0f"),
+    ],
+}
+"""An invisible full-height column per bin: hovering anywhere above a bin shows its figures."""
 
-    An invisible full-height column per bin carries the tooltip, so hovering anywhere above a bin shows it."""
-    base = alt.Chart(_bins(band[["reports", "expected", "lower", "upper"]], step, tz)).encode(x=_x(step))
-    tooltip = [
-        alt.Tooltip("when:N", title="Time"),
-        alt.Tooltip("reports:Q", title="Reports"),
-        alt.Tooltip("expected:Q", title="Expected", format=".1f"),
-        alt.Tooltip("upper:Q", title="Unusual from", format=".0f"),
+
+def volume_chart(band: pd.DataFrame, incidents: pd.DataFrame, step: pd.Timedelta, tz: str) -> Spec:
+    """Reports per bin over the usual range (band) and expected level, incidents shaded behind, and a
+    column per bin for the tooltip (HOVER)."""
+    area = {"type": "area", "interpolate": "step-after"}
+    reports = _field("reports", title=f"Outage reports per {duration_text(step)}")
+    layers = [
+        ({**area, "color": BAND_COLOR, "opacity": 0.25}, {"y": _field("lower"), "y2": {"field": "upper"}}),
+        ({**area, "type": "line", "color": BAND_COLOR, "strokeDash": [4, 3]}, {"y": _field("expected")}),
+        ({**area, "color": REPORTS_COLOR, "opacity": 0.35, "line": {"color": REPORTS_COLOR}}, {"y": reports}),
+        ({"type": "rect", "opacity": 0}, HOVER),
     ]
-    step_area = {"interpolate": "step-after"}
-    return alt.layer(
-        _incident_layer(incidents, band.index.min(), band.index.max() + step, tz),
-        base.mark_area(color=BAND_COLOR, opacity=0.25, **step_area).encode(y="lower:Q", y2="upper:Q"),
-        base.mark_line(color=BAND_COLOR, strokeDash=[4, 3], **step_area).encode(y="expected:Q"),
-        base.mark_area(color=REPORTS_COLOR, opacity=0.35, line={"color": REPORTS_COLOR}, **step_area).encode(
-            y=alt.Y("reports:Q", title=f"Outage reports per {duration_text(step)}")
-        ),
-        base.mark_rect(opacity=0).encode(
-            x2="time_end:T", y=alt.value(0), y2=alt.value("height"), tooltip=tooltip
-        ),
-    ).properties(height=HEIGHT)
+    return {
+        "height": HEIGHT,
+        "datasets": {
+            "incidents": _incidents(incidents, band.index.min(), band.index.max() + step, tz),
+            "bins": _bins(band[["reports", "expected", "lower", "upper"]], step, tz),
+        },
+        "layer": [
+            INCIDENT_LAYER,
+            *({"data": {"name": "bins"}, "mark": m, "encoding": {"x": _x(step), **e}} for m, e in layers),
+        ],
+    }
 
 
-def types_chart(band: pd.DataFrame, step: pd.Timedelta, tz: str) -> alt.Chart:
+def types_chart(band: pd.DataFrame, step: pd.Timedelta, tz: str) -> Spec:
     """The same bins stacked by outage type (a report naming two types counts in both)."""
     long = _bins(band, step, tz).melt(
         id_vars=["time", "time_end", "when"], value_vars=list(TYPES), var_name="type", value_name="count"
     )
-    long = long[long["count"] > 0]
-    return (
-        alt.Chart(long)
-        .mark_bar()
-        .encode(
-            x=_x(step),
-            x2="time_end:T",
-            y=alt.Y("sum(count):Q", title=f"Reports per {duration_text(step)}, by type", stack=True),
-            color=alt.Color("type:N", scale=alt.Scale(domain=list(TYPES)), legend=alt.Legend(orient="top")),
-            tooltip=[alt.Tooltip("when:N", title="Time"), "type:N", alt.Tooltip("count:Q", title="Reports")],
-        )
-        .properties(height=HEIGHT)
-    )
+    title = f"Reports per {duration_text(step)}, by type"
+    return {
+        "height": HEIGHT,
+        "datasets": {"types": long[long["count"] > 0]},
+        "data": {"name": "types"},
+        "mark": {"type": "bar"},
+        "encoding": {
+            "x": _x(step),
+            "x2": {"field": "time_end"},
+            "y": _field("count", aggregate="sum", title=title, stack=True),
+            "color": _field("type", "nominal", scale={"domain": list(TYPES)}, legend={"orient": "top"}),
+            "tooltip": [
+                _field("when", "nominal", title="Time"),
+                _field("type", "nominal"),
+                _field("count", title="Reports"),
+            ],
+        },
+    }
 
 
-def sparkline(trend: pd.Series, level: str, tz: str) -> alt.Chart:
+def sparkline(trend: pd.Series, level: str, tz: str) -> Spec:
     """A service's reports per hour over the last day as small bars, in its state's colour, no axes."""
     data = pd.DataFrame(
         {"time": _wall_clock(trend.index, tz), "when": _labels(trend.index, tz), "reports": trend.to_numpy()}
     )
-    tooltip = [alt.Tooltip("when:N", title="Hour from"), alt.Tooltip("reports:Q", title="Reports")]
-    return (
-        alt.Chart(data)
-        .mark_bar(color=LEVEL_COLORS.get(level, REPORTS_COLOR))
-        .encode(x=alt.X("time:T", axis=None), y=alt.Y("reports:Q", axis=None), tooltip=tooltip)
-        .properties(height=SPARKLINE_HEIGHT)
-    )
+    return {
+        "height": SPARKLINE_HEIGHT,
+        "datasets": {"trend": data},
+        "data": {"name": "trend"},
+        "mark": {"type": "bar", "color": LEVEL_COLORS.get(level, REPORTS_COLOR)},
+        "encoding": {
+            "x": _field("time", "temporal", axis=None),
+            "y": _field("reports", axis=None),
+            "tooltip": [_field("when", "nominal", title="Hour from"), _field("reports", title="Reports")],
+        },
+    }

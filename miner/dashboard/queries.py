@@ -13,7 +13,18 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import BigInteger, ColumnElement, DateTime, Select, and_, case, func, inspect, select
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    FromClause,
+    Select,
+    and_,
+    case,
+    func,
+    inspect,
+    select,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -82,9 +93,11 @@ def _bound(stamp: pd.Timestamp) -> datetime:
     return stamp.tz_convert(UTC).to_pydatetime()
 
 
-# The classifier's language when it set one, else the one detected at ingestion.
-LANG = func.coalesce(func.nullif(predictions.c.lang, ""), posts.c.lang)
 TYPE_FLAGS = [predictions.c[f"t_{t}"] for t in TYPES]
+WITH_POSTS = predictions.join(
+    posts, and_(posts.c.source == predictions.c.source, posts.c.id == predictions.c.post_id)
+)
+"""Predictions with their posts, for what only posts hold (text, author, link, engagement)."""
 
 
 def _type_sums(flags: list[Any]) -> list[ColumnElement[Any]]:
@@ -92,33 +105,28 @@ def _type_sums(flags: list[Any]) -> list[ColumnElement[Any]]:
     return [func.sum(case((flag, 1), else_=0)).label(t) for t, flag in zip(TYPES, flags, strict=True)]
 
 
-def _reports(columns: list[Any], scope: Scope) -> Select:
+def _reports(columns: list[Any], scope: Scope, source: FromClause = predictions) -> Select:
     """SELECT columns FROM the outage reports in scope.
 
-    Posts drive the join (service + time index), predictions are looked up by primary key."""
-    joined = posts.join(
-        predictions,
-        and_(
-            predictions.c.source == posts.c.source,
-            predictions.c.post_id == posts.c.id,
-            predictions.c.model_version == scope.version,
-        ),
-    )
-    f = scope.filters
+    Predictions carry their post's service, time and shown language (store version 4), so the reports in
+    scope are one range of the partial index `ix_predictions_reports`; posts are joined (`WITH_POSTS`)
+    only for columns they alone hold, by primary key."""
+    r, f = predictions, scope.filters
     query = (
         select(*columns)
-        .select_from(joined)
+        .select_from(source)
         .where(
-            posts.c.service == f.service,
-            posts.c.created_at >= _bound(scope.start),
-            posts.c.created_at < _bound(scope.end),
-            predictions.c.is_outage,
+            r.c.model_version == scope.version,
+            r.c.service == f.service,
+            r.c.created_at >= _bound(scope.start),
+            r.c.created_at < _bound(scope.end),
+            r.c.is_outage,
         )
     )
     if f.lang != ALL:
-        query = query.where(f.lang == LANG)
+        query = query.where(r.c.lang == f.lang)
     if f.type != ALL:
-        query = query.where(predictions.c[f"t_{f.type}"])
+        query = query.where(r.c[f"t_{f.type}"])
     return query
 
 
@@ -164,7 +172,7 @@ def last_ingest(conn: Connection) -> pd.Timestamp | None:
 def counts_query(scope: Scope, step: pd.Timedelta) -> Select:
     """SQL of `report_counts`: bins are multiples of `step` since 1970, like the detector's bins."""
     seconds = int(step.total_seconds())
-    bucket = (epoch(posts.c.created_at) // seconds * seconds).label("bin")
+    bucket = (epoch(predictions.c.created_at) // seconds * seconds).label("bin")
     inner = _reports([bucket, *TYPE_FLAGS], scope).subquery()
     sums = _type_sums([inner.c[flag.name] for flag in TYPE_FLAGS])
     return select(inner.c.bin, func.count().label("reports"), *sums).group_by(inner.c.bin)
@@ -184,35 +192,52 @@ def type_counts(conn: Connection, scope: Scope) -> pd.Series:
     return pd.Series([int(v or 0) for v in row], index=["reports", *TYPES], dtype="int64")
 
 
-QUOTE_COLUMNS = [
-    posts.c.source,
-    posts.c.id,
-    posts.c.text,
-    posts.c.created_at,
-    LANG.label("lang"),
-    posts.c.author,
-    posts.c.url,
-    posts.c.likes,
-    posts.c.reposts,
+RANKED_COLUMNS = [
+    predictions.c.source,
+    predictions.c.post_id,
+    predictions.c.created_at,
+    predictions.c.lang,
     predictions.c.outage_prob,
     *TYPE_FLAGS,
 ]
 
 
+def _quote_columns(reports: Any) -> list[Any]:
+    """A quote's columns, in the page's order: `reports` holds RANKED_COLUMNS, posts the others."""
+    return [
+        reports.c.source,
+        reports.c.post_id.label("id"),
+        posts.c.text,
+        reports.c.created_at,
+        reports.c.lang,
+        posts.c.author,
+        posts.c.url,
+        posts.c.likes,
+        posts.c.reposts,
+        reports.c.outage_prob,
+        *(reports.c[flag.name] for flag in TYPE_FLAGS),
+    ]
+
+
 def quote_candidates(conn: Connection, scope: Scope, per_lang: int = 60) -> pd.DataFrame:
     """The most probable outage reports of each language in scope: few rows, so diversity and
-    near-duplicate collapsing can be done in Python on them (see `miner.dashboard.quotes`)."""
+    near-duplicate collapsing can be done in Python on them (see `miner.dashboard.quotes`). They are ranked
+    on the predictions alone; only the chosen ones are joined to their posts."""
     rank = func.row_number().over(
-        partition_by=LANG, order_by=(predictions.c.outage_prob.desc(), posts.c.created_at.desc())
+        partition_by=predictions.c.lang,
+        order_by=(predictions.c.outage_prob.desc(), predictions.c.created_at.desc()),
     )
-    inner = _reports([*QUOTE_COLUMNS, rank.label("rank")], scope).subquery()
-    query = select(*(c for c in inner.c if c.name != "rank")).where(inner.c.rank <= per_lang)
-    return _frame(conn, query)
+    ranked = _reports([*RANKED_COLUMNS, rank.label("rank")], scope).subquery()
+    chosen = ranked.join(posts, and_(posts.c.source == ranked.c.source, posts.c.id == ranked.c.post_id))
+    return _frame(conn, select(*_quote_columns(ranked)).select_from(chosen).where(ranked.c.rank <= per_lang))
 
 
 def reports(conn: Connection, scope: Scope) -> pd.DataFrame:
-    """Every outage report in scope, oldest first (for CSV export)."""
-    return _frame(conn, _reports(QUOTE_COLUMNS, scope).order_by(posts.c.created_at))
+    """Every outage report in scope, oldest first (for CSV export); same-time reports by post, so every
+    backend writes the same file."""
+    r = predictions
+    query = _reports(_quote_columns(r), scope, WITH_POSTS).order_by(r.c.created_at, r.c.source, r.c.post_id)
+    return _frame(conn, query)
 
 
 def service_incidents(conn: Connection, service: str, version: str) -> pd.DataFrame:

@@ -118,5 +118,5 @@ def with_band(counts: pd.DataFrame, span: Span, first: pd.Timestamp) -> pd.DataF
     if full.empty:  # a span before the first post: nothing to learn from, nothing to show
         return full.reindex(columns=[*full.columns, "expected", "lower", "upper"])
     config = DetectConfig(freq=f"{int(span.step.total_seconds()) // 60}min")
-    band = baseline(full["reports"], config)[["expected", "lower", "upper"]]
+    band = baseline(full["reports"], config, span.start)[["expected", "lower", "upper"]]
     return full.join(band).loc[span.start :]

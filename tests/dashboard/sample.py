@@ -5,12 +5,17 @@ Times are in 2024 on purpose: the dashboard must read them relative to the newes
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import product
+from typing import Any
 
-from sqlalchemy import Engine
+import pandas as pd
+from sqlalchemy import Engine, Table
 
 from miner import store
+from miner.dashboard import queries as q
+from miner.dashboard.overview import Standing, standings
 from miner.labels import TYPES
 from miner.post import Post
 from miner.privacy import author_key
@@ -214,17 +219,8 @@ def _post(r: Report) -> Post:
 def _prediction(r: Report, model: str, at: datetime, types: tuple[str, ...]) -> dict[str, object]:
     flags = {f"t_{t}": t in types for t in TYPES}
     probs = {f"p_{t}": 0.9 if t in types else 0.05 for t in TYPES}
-    return {
-        "source": "x",
-        "post_id": r.id,
-        "model_version": model,
-        "lang": r.lang,
-        "is_outage": bool(types),
-        "outage_prob": r.prob,
-        **probs,
-        **flags,
-        "classified_at": at,
-    }
+    output = {"lang": r.lang, "is_outage": bool(types), "outage_prob": r.prob, **probs, **flags}
+    return store.prediction_row(_post(r), output, model, at)
 
 
 def add_posts(engine: Engine, reports: list[Report]) -> None:
@@ -233,16 +229,44 @@ def add_posts(engine: Engine, reports: list[Report]) -> None:
         store.insert_posts(conn, [_post(r) for r in reports])
 
 
-def fill(engine: Engine, reports: list[Report] = REPORTS) -> None:
-    """Posts, predictions of the current model and of an older one (which says "dm" for all), incidents."""
+def fill(engine: Engine, reports: list[Report] = REPORTS, predictions: Table = store.predictions) -> None:
+    """Posts, predictions of the current model and of an older one (which says "dm" for all), incidents.
+    `predictions` is the table written (`tests.stores.PREDICTIONS_V3` fills a version 3 store)."""
     add_posts(engine, reports)
+    rows = [_prediction(r, MODEL, NOW, r.types) for r in reports] + [
+        _prediction(r, OLD_MODEL, NOW - timedelta(days=30), ("dm",)) for r in reports
+    ]
     with engine.begin() as conn:
-        conn.execute(store.predictions.insert(), [_prediction(r, MODEL, NOW, r.types) for r in reports])
-        conn.execute(
-            store.predictions.insert(),
-            [_prediction(r, OLD_MODEL, NOW - timedelta(days=30), ("dm",)) for r in reports],
-        )
+        conn.execute(predictions.insert(), [{k: v for k, v in r.items() if k in predictions.c} for r in rows])
         conn.execute(
             store.incidents.insert(),
             [{"service": "free", "updated_at": NOW, **UNRECORDED} | i for i in INCIDENTS],
         )
+
+
+def answers(engine: Engine) -> dict[str, Any]:
+    """What the dashboard's pages read from a store holding the sample, as plain values: two stores that
+    hold the same data must give the same (SQLite and PostgreSQL, before and after a migration)."""
+    now, day = pd.Timestamp(NOW), pd.Timedelta(days=1)
+    with engine.connect() as conn:
+        found: dict[str, Any] = {
+            "services": q.services(conn),
+            "latest": (q.latest_service(conn), q.post_time(conn), q.post_time(conn, "free", first=True)),
+            "version": q.latest_model_version(conn),
+            "incidents": q.service_incidents(conn, "free", MODEL).to_dict("records"),
+            "overview": [_plain(s) for s in standings(conn, [("free", "Free"), ("orange", "O")], MODEL, now)],
+        }
+        for version, lang, kind in product((MODEL, OLD_MODEL), (q.ALL, "fr", "en"), (q.ALL, "app", "dm")):
+            scope = q.Scope(version, q.Filters("free", lang, kind), now - 3 * day, now + day)
+            found[f"{version} {lang} {kind}"] = (
+                q.report_counts(conn, scope, pd.Timedelta("15min")).to_dict(),
+                q.type_counts(conn, scope).to_dict(),
+                sorted(map(tuple, q.quote_candidates(conn, scope, per_lang=5).to_numpy().tolist())),
+                q.reports(conn, scope).to_dict("records"),
+            )
+    return found
+
+
+def _plain(line: Standing) -> tuple:
+    trend = line.trend.to_dict()
+    return (*astuple(line.status), line.service, line.reports, line.usual, trend, line.top_type)
