@@ -37,12 +37,12 @@ from miner.classify import (
     NgramVectorizer,
     OutageModel,
     choose_thresholds,
-    decide,
     label_matrix,
     load_model,
     prepare,
 )
 from miner.labels import LANGS
+from miner.predict import decide
 from miner.train import CV_FOLDS, _with_text_pipeline, cv_groups, scores, step_load
 
 ROOT = Path(__file__).resolve().parents[1]

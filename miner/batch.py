@@ -10,13 +10,15 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import numpy as np
 
 from miner.errors import BadInput
 from miner.labels import TYPES, split_kinds
@@ -25,11 +27,10 @@ from miner.sources.records import Rejected, validate_text
 from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
 
 if TYPE_CHECKING:  # pyarrow and SQLAlchemy load only for Parquet output and the store (CLI start-up time)
-    import pandas as pd
     import pyarrow as pa
     from sqlalchemy import Engine
 
-    from miner.classify import OutageModel
+    from miner.predict import Predictions, Predictor
 
 # Rows per model call: enough to amortise the per-batch numpy and spaCy overhead (throughput is flat
 # beyond ~1,000), small enough that a batch's text, features and output stay a few MB.
@@ -40,6 +41,11 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 # `types` holds both kinds; `what` and `where` repeat them split by kind (see miner.labels.KINDS).
 OUTPUT_FIELDS = ("id", "lang", "is_outage", "outage_prob", "types", "what", "where", "type_probs")
 NESTED_FIELDS = ("types", "what", "where", "type_probs")
+PROB_COLUMNS = tuple(f"p_{t}" for t in TYPES)  # of the predictions table
+TYPE_COLUMNS = tuple(f"t_{t}" for t in TYPES)
+# Distinct texts whose output is remembered (retweets and reposts repeat a text word for word): each takes
+# ~0.5 KB, so the memo stays under ~25 MB; when full it is emptied and fills again.
+TEXT_MEMO_SIZE = 50_000
 
 
 @dataclass(slots=True)
@@ -56,8 +62,65 @@ class BatchSummary:
 # ---- output ------------------------------------------------------------------------------------------------
 
 
+class Verdict(NamedTuple):
+    """What a file gets for one text: the output record's fields after `id`, and their JSON text."""
+
+    lang: str
+    is_outage: bool
+    outage_prob: float
+    types: tuple[str, ...]
+    type_probs: tuple[float, ...]  # in TYPES order
+    json: str  # '"lang": ..., "type_probs": {...}}': the JSON line after '{"id": ID, '
+
+    def fields(self, post_id: str) -> dict[str, Any]:
+        """The whole output record of a post with this verdict."""
+        types = list(self.types)
+        return {
+            "id": post_id,
+            "lang": self.lang,
+            "is_outage": self.is_outage,
+            "outage_prob": self.outage_prob,
+            "types": types,
+            **split_kinds(types),
+            "type_probs": dict(zip(TYPES, self.type_probs, strict=True)),
+        }
+
+
+def verdicts(found: Predictions) -> list[Verdict]:
+    """One Verdict per predicted post, probabilities rounded to PROB_DECIMALS."""
+    probs = np.round(found.probs, PROB_DECIMALS).tolist()
+    flags = found.decisions.tolist()
+    out = []
+    for lang, row_probs, row_flags in zip(found.langs, probs, flags, strict=True):
+        types = tuple(t for t, flag in zip(TYPES, row_flags[1:], strict=True) if flag)
+        verdict = Verdict(lang, row_flags[0], row_probs[0], types, tuple(row_probs[1:]), "")
+        fields = verdict.fields("")
+        del fields["id"]
+        out.append(verdict._replace(json=json.dumps(fields, ensure_ascii=False)[1:]))
+    return out
+
+
+class FileClassifier:
+    """A predictor and a memo of the verdict of each distinct text it has seen: each text goes through the
+    model once, and its output is built once. The memo is emptied when a batch would take it past
+    TEXT_MEMO_SIZE texts."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.memo: dict[str, Verdict] = {}
+
+    def __call__(self, texts: Sequence[str]) -> list[Verdict]:
+        memo = self.memo
+        unseen = [text for text in dict.fromkeys(texts) if text not in memo]
+        if unseen:
+            if len(memo) + len(unseen) > TEXT_MEMO_SIZE:
+                memo.clear()
+            memo.update(zip(unseen, verdicts(self.predictor.predict(unseen)), strict=True))
+        return [memo[text] for text in texts]
+
+
 class RecordWriter(Protocol):
-    def write(self, records: list[dict[str, Any]]) -> None: ...
+    def write(self, ids: list[str], found: list[Verdict]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -68,8 +131,12 @@ class JsonlWriter:
     def __init__(self, handle: IO[str]) -> None:
         self.handle = handle
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        self.handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    def write(self, ids: list[str], found: list[Verdict]) -> None:
+        lines = (
+            f'{{"id": {json.dumps(i, ensure_ascii=False)}, {v.json}\n'
+            for i, v in zip(ids, found, strict=True)
+        )
+        self.handle.write("".join(lines))
 
     def close(self) -> None:
         self.handle.flush()
@@ -85,7 +152,8 @@ class CsvWriter:
         self.writer = csv.DictWriter(handle, fieldnames=OUTPUT_FIELDS)
         self.writer.writeheader()
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, ids: list[str], found: list[Verdict]) -> None:
+        records = (v.fields(i) for i, v in zip(ids, found, strict=True))
         self.writer.writerows(
             {**r, **{k: json.dumps(r[k], ensure_ascii=False) for k in NESTED_FIELDS}} for r in records
         )
@@ -121,9 +189,10 @@ class ParquetWriter:
 
         self.writer = pq.ParquetWriter(path, parquet_schema())
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, ids: list[str], found: list[Verdict]) -> None:
         import pyarrow as pa
 
+        records = [v.fields(i) for i, v in zip(ids, found, strict=True)]
         self.writer.write_table(pa.Table.from_pylist(records, schema=parquet_schema()))
 
     def close(self) -> None:
@@ -188,35 +257,12 @@ def _checked(
             yield None
 
 
-def output_records(ids: list[str], frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Output records from `OutageModel.predict_frame` rows, built column-wise."""
-    flags = frame[[f"t_{t}" for t in TYPES]].to_numpy()
-    probs = frame[[f"p_{t}" for t in TYPES]].round(PROB_DECIMALS).to_numpy().tolist()
-    types = [[t for t, flag in zip(TYPES, row_flags, strict=True) if flag] for row_flags in flags.tolist()]
-    return [
-        {
-            "id": post_id,
-            "lang": lang,
-            "is_outage": is_outage,
-            "outage_prob": prob,
-            "types": post_types,
-            **split_kinds(post_types),
-            "type_probs": dict(zip(TYPES, row_probs, strict=True)),
-        }
-        for post_id, lang, is_outage, prob, post_types, row_probs in zip(
-            ids,
-            frame["lang"].tolist(),
-            frame["is_outage"].tolist(),
-            frame["outage_prob"].round(PROB_DECIMALS).tolist(),
-            types,
-            probs,
-            strict=True,
-        )
-    ]
-
-
 def classify_records(
-    model: OutageModel, records: Iterator[RawRecord], writer: RecordWriter, cols: Columns, rejects: RejectSink
+    classifier: FileClassifier,
+    records: Iterator[RawRecord],
+    writer: RecordWriter,
+    cols: Columns,
+    rejects: RejectSink,
 ) -> Iterator[tuple[int, int]]:
     """Classify good records batch by batch into `writer` and quarantine bad ones; yields (read,
     classified) per batch. Shared by `classify_file` and the Dask workers, so both apply the same rules."""
@@ -224,12 +270,12 @@ def classify_records(
         good = [row for row in batch if row is not None]
         if good:
             ids, texts = zip(*good, strict=True)
-            writer.write(output_records(list(ids), model.predict_frame(texts)))
+            writer.write(list(ids), classifier(texts))
         yield len(batch), len(good)
 
 
 def classify_file(
-    model: OutageModel,
+    classifier: FileClassifier,
     path: Path,
     writer: RecordWriter,
     cols: Columns = Columns(),
@@ -243,7 +289,7 @@ def classify_file(
     summary = BatchSummary(str(path))
     rejects = RejectWriter(reject_path_for(path, reject_dir))
     with InputFile(path, stream) as source, closing(rejects):
-        for read, classified in classify_records(model, source.records(), writer, cols, rejects):
+        for read, classified in classify_records(classifier, source.records(), writer, cols, rejects):
             summary.read += read
             summary.classified += classified
             summary.rejected += read - classified
@@ -286,16 +332,23 @@ def count_unclassified(engine: Engine, version: str) -> int:
         return conn.execute(select(func.count()).select_from(joined).where(missing)).scalar_one()
 
 
-def _prediction_rows(rows: list[Any], frame: pd.DataFrame, version: str) -> list[dict[str, Any]]:
+def _prediction_rows(rows: list[Any], found: Predictions, version: str) -> list[dict[str, Any]]:
+    """The predictions table's rows for stored posts, probabilities unrounded."""
     now = datetime.now(UTC)
-    extra = [
-        {"source": r.source, "post_id": r.id, "model_version": version, "classified_at": now} for r in rows
-    ]
-    return [{**fixed, **pred} for fixed, pred in zip(extra, frame.to_dict("records"), strict=True)]
+    out = []
+    for row, lang, probs, flags in zip(
+        rows, found.langs, found.probs.tolist(), found.decisions.tolist(), strict=True
+    ):
+        stored = {"source": row.source, "post_id": row.id, "model_version": version, "classified_at": now}
+        stored.update(lang=lang, is_outage=flags[0], outage_prob=probs[0])
+        stored.update(zip(PROB_COLUMNS, probs[1:], strict=True))
+        stored.update(zip(TYPE_COLUMNS, flags[1:], strict=True))
+        out.append(stored)
+    return out
 
 
 def classify_stored(
-    engine: Engine, model: OutageModel, batch_size: int = BATCH_ROWS, on_progress: ProgressFn | None = None
+    engine: Engine, predictor: Predictor, batch_size: int = BATCH_ROWS, on_progress: ProgressFn | None = None
 ) -> int:
     """Predict every stored post this model version has not classified yet; returns how many it did.
 
@@ -306,19 +359,18 @@ def classify_stored(
 
     from miner import store
 
-    joined, missing = _unclassified(model.version)
+    joined, missing = _unclassified(predictor.version)
     query = (
         select(store.posts.c.source, store.posts.c.id, store.posts.c.text).select_from(joined).where(missing)
     )
-    total = count_unclassified(engine, model.version) if on_progress is not None else 0
+    total = count_unclassified(engine, predictor.version) if on_progress is not None else 0
     done = 0
     while True:
         with engine.begin() as conn:
             rows = conn.execute(query.limit(batch_size)).all()
             if not rows:
                 return done
-            frame = model.predict_frame([r.text for r in rows])
-            new = _prediction_rows(rows, frame, model.version)
+            new = _prediction_rows(rows, predictor.predict([r.text for r in rows]), predictor.version)
             # Another classifier may have written some of these meanwhile: theirs stand, ours are dropped.
             done += store.insert_new(conn, store.predictions, new, ("source", "post_id", "model_version"))
         if on_progress is not None:

@@ -34,9 +34,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin, get_worker
 
-from miner.batch import BatchSummary, Columns, classify_records, open_writer
-from miner.classify import OutageModel, load_model, model_file
+from miner.batch import BatchSummary, Columns, FileClassifier, classify_records, open_writer
 from miner.errors import BadInput, MinerError, ModelError
+from miner.modelfile import model_file
+from miner.predict import load_predictor
 from miner.sources.files import (
     ProgressFn,
     RawRecord,
@@ -159,7 +160,7 @@ class ModelPlugin(WorkerPlugin):
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name
-        self.model: OutageModel | None = None
+        self.classifier: FileClassifier | None = None
 
     @classmethod
     def for_model(cls, model_dir: Path | None) -> ModelPlugin:
@@ -170,13 +171,14 @@ class ModelPlugin(WorkerPlugin):
         return cls(str(file), f"miner-model:{file}:{digest}")
 
     async def setup(self, worker: Worker) -> None:
-        self.model = await asyncio.to_thread(_load_warm, self.path)
+        self.classifier = await asyncio.to_thread(_load_warm, self.path)
 
 
-def _load_warm(path: str) -> OutageModel:
-    model = load_model(path)
-    model.predict_frame(list(WARM_UP))
-    return model
+def _load_warm(path: str) -> FileClassifier:
+    """The worker's classifier: the predictor and a memo of verdicts kept across its partitions."""
+    predictor = load_predictor(path)
+    predictor.predict(list(WARM_UP))
+    return FileClassifier(predictor)
 
 
 class RejectLog:
@@ -198,12 +200,12 @@ class PartResult:
     rejects: list[RejectEntry]
 
 
-def _worker_model(plugin_name: str) -> OutageModel:
+def _worker_classifier(plugin_name: str) -> FileClassifier:
     worker = get_worker()
     plugin = worker.plugins.get(plugin_name)
-    if not isinstance(plugin, ModelPlugin) or plugin.model is None:
+    if not isinstance(plugin, ModelPlugin) or plugin.classifier is None:
         raise ModelError(f"the model failed to load on worker {worker.address}: see its log, then restart it")
-    return plugin.model
+    return plugin.classifier
 
 
 def classify_partition(part: Partition, out_path: Path, cols: Columns, plugin_name: str) -> PartResult:
@@ -211,7 +213,8 @@ def classify_partition(part: Partition, out_path: Path, cols: Columns, plugin_na
     rejects = RejectLog()
     writer = open_writer(out_path)
     try:
-        counts = list(classify_records(_worker_model(plugin_name), part.records(), writer, cols, rejects))
+        classifier = _worker_classifier(plugin_name)
+        counts = list(classify_records(classifier, part.records(), writer, cols, rejects))
     finally:
         writer.close()
     return PartResult(sum(n for n, _ in counts), sum(n for _, n in counts), rejects.entries)
