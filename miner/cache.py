@@ -60,17 +60,39 @@ def load_or_build(
         pass
     value = build()
     with contextlib.suppress(OSError):  # a read-only home or a full disk: the value still serves this process
-        _store(name, path, marshal.dumps(value))
+        _store(name, path, lambda file: file.write_bytes(marshal.dumps(value)))
     return value
 
 
-def _store(name: str, path: Path, data: bytes) -> None:
+def built_file(
+    name: str, build: Callable[[Path], None], versions: Sequence[str], source: Path, suffix: str
+) -> Path:
+    """A cache entry that is a file of its own (e.g. a SQLite database, read piecemeal): `build(path)` writes
+    it on first use; keyed like `load_or_build`. Where the cache cannot be written, it is built in a
+    temporary folder for this process."""
+    path = entry_path(name, versions, source).with_suffix(suffix)
+    if path.is_file():
+        return path
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _store(name, path, build)
+    except OSError:  # a read-only home or a full disk
+        path = Path(tempfile.mkdtemp(prefix="outage-miner-")) / path.name
+        build(path)
+    return path
+
+
+def _store(name: str, path: Path, write: Callable[[Path], None]) -> None:
     """Write atomically (a reader never sees half a file), then drop older entries of the same name."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", delete=False) as handle:
-        handle.write(data)
-    os.replace(handle.name, path)
-    for stale in path.parent.glob(f"{name}-{'?' * KEY_CHARS}.marshal"):
+    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    os.close(handle)
+    try:
+        write(Path(temporary))
+        os.replace(temporary, path)
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    for stale in path.parent.glob(f"{name}-{'?' * KEY_CHARS}{path.suffix}"):
         if stale != path:
             stale.unlink(missing_ok=True)
 

@@ -10,7 +10,6 @@ import pytest
 import spacy
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from spacy.util import load_language_data, registry
 
 from miner.text import (
     MAX_CHARS,
@@ -19,7 +18,6 @@ from miner.text import (
     URL_TOKEN,
     USER_TOKEN,
     _lemmatizer,
-    _lexicon,
     lemmatize,
     normalize,
 )
@@ -258,17 +256,3 @@ def test_lemmas_are_spacy_lookup_lemmatizer_lemmas() -> None:
                 assert lemmatizer.lemma(token.norm_) == token.lemma_
                 checked += 1
     assert checked > REAL_SAMPLE  # the check really ran over many tokens
-
-
-@pytest.mark.parametrize("lang", ["fr", "en"])
-def test_known_forms_give_the_lookup_lemma_else_the_word_itself(lang: str) -> None:
-    # lemma() reads one dict of every known word: it must answer as the lookup table (first lemma of a list),
-    # and leave lemmas and stop words that the table does not list as they are.
-    tables = registry.lookups.get(lang)
-    table = load_language_data(tables["lemma_lookup"])
-    forms = _lexicon(lang)["forms"]
-    first = {form: lemma if isinstance(lemma, str) else lemma[0] for form, lemma in table.items()}
-    assert all(forms[form] == lemma for form, lemma in first.items())
-    others = forms.keys() - table.keys()
-    assert len(others) > 1_000 and all(forms[word] == word for word in others)
-    assert spacy_pipeline(lang).Defaults.stop_words <= forms.keys()
