@@ -238,12 +238,21 @@ class _Lemmatizer:
 
     spaCy's tokenizer splits on whitespace first and then treats each chunk on its own (its cache is keyed the
     same way), so tokenising the unseen chunks alone gives exactly the tokens of the whole post, while a post
-    whose chunks are all known costs a few dict lookups instead of ~20 µs of tokenizer and Doc objects.
+    whose chunks are all known costs a few dict lookups instead of ~20 µs of tokenizer and Doc objects. An
+    unseen chunk that spaCy would keep whole (`_whole`) skips the tokenizer too.
     """
 
     def __init__(self, lang: str) -> None:
+        from spacy.attrs import NORM
+
         self.lang = lang
         self.tokenizer = tokenizer(lang)
+        self.specials = frozenset(self.tokenizer.rules)
+        self.affixes = [
+            found for found in (self.tokenizer.prefix_search, self.tokenizer.suffix_search) if found
+        ]
+        self.infixes = self.tokenizer.infix_finditer
+        self.norm = self.tokenizer.vocab.lex_attr_getters[NORM]  # a word's norm, as spaCy gives its tokens
         self.memo: dict[str, str] = {}
 
     def lemmatize(self, texts: list[str]) -> list[str]:
@@ -252,15 +261,29 @@ class _Lemmatizer:
             self.memo.clear()
         chunked = [text[:MAX_NORMALIZED_CHARS].split() for text in texts]
         unseen = list({chunk: None for chunks in chunked for chunk in chunks if chunk not in self.memo})
-        # lemma() reads the lookup table as spaCy's lookup lemmatizer would, plus norms and accent repair. In
-        # a memory zone, spaCy frees the words it met at the end (its vocabulary and cache would otherwise
+        # lemma() reads the lookup table as spaCy's lookup lemmatizer would, plus norms and accent repair.
+        split = []
+        for chunk in unseen:
+            if self._whole(chunk):
+                self.memo[chunk] = self.lemma(self.norm(chunk))
+            else:
+                split.append(chunk)
+        # In a memory zone, spaCy frees the words it met at the end (its vocabulary and cache would otherwise
         # grow with every new word of a long stream): the memo above is what remembers them.
         with self.tokenizer.vocab.memory_zone():
-            docs = self.tokenizer.pipe(unseen, batch_size=BATCH_SIZE)
-            for chunk, doc in zip(unseen, docs, strict=True):
+            docs = self.tokenizer.pipe(split, batch_size=BATCH_SIZE)
+            for chunk, doc in zip(split, docs, strict=True):
                 self.memo[chunk] = " ".join(filter(None, (self.lemma(token.norm_) for token in doc)))
         memo = self.memo
         return [" ".join(filter(None, [memo[chunk] for chunk in chunks])) for chunks in chunked]
+
+    def _whole(self, chunk: str) -> bool:
+        """Whether spaCy's tokenizer keeps a chunk as one token, as a chunk with no special case of its own
+        and no prefix, suffix or infix match leaves its algorithm nothing to split (zero-length affixes
+        count as none there too). The token's norm is then the vocabulary's norm of the chunk."""
+        if chunk in self.specials or any(_cuts(search(chunk)) for search in self.affixes):
+            return False
+        return self.infixes is None or next(self.infixes(chunk), None) is None
 
     def lemma(self, norm: str) -> str:
         """Lemma of a token's norm ("n't" -> "not", "ca" -> "can"); "" for punctuation a model cannot use."""
@@ -273,6 +296,11 @@ class _Lemmatizer:
             return ""
         found = unaccented_lemma(norm) if self.lang == FR else None
         return norm if found is None else found
+
+
+def _cuts(match: re.Match[str] | None) -> bool:
+    """Whether a prefix or suffix match takes something off a chunk."""
+    return match is not None and match.end() > match.start()
 
 
 @lru_cache(maxsize=2)

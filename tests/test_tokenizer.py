@@ -23,7 +23,7 @@ CORPUS = Path(__file__).resolve().parents[1] / "data" / "labeled" / "corpus.json
 PREFIXES = ["anti", "auto", "e", "ex", "mise-à", "saut-de", "new", "hip", "est", "après", "entr", "r"]
 PREFIXES += ["grand", "ch", "prud", "z", "a", "l", "aujourd", "Xyz", "Pierre", "la chapelle"]
 JOINTS = ["-", "–", "‐", "'", "’", ""]
-TAIL_CHARS = "abcdeéèàçzßΩ'-’1"
+TAIL_CHARS = "abcdeéèàçzßΩ'-’1ÉſKİıẞ"  # with case pairs that fold in odd ways (ſ, Kelvin K, İ)
 ENDINGS = ["", ",", ".", "!", "'", "-"]
 french_words = st.builds(
     "".join,
