@@ -89,15 +89,36 @@ class Verdict(NamedTuple):
 def verdicts(found: Predictions) -> list[Verdict]:
     """One Verdict per predicted post, probabilities rounded to PROB_DECIMALS."""
     probs = np.round(found.probs, PROB_DECIMALS).tolist()
-    flags = found.decisions.tolist()
     out = []
-    for lang, row_probs, row_flags in zip(found.langs, probs, flags, strict=True):
-        types = tuple(t for t, flag in zip(TYPES, row_flags[1:], strict=True) if flag)
-        verdict = Verdict(lang, row_flags[0], row_probs[0], types, tuple(row_probs[1:]), "")
-        fields = verdict.fields("")
-        del fields["id"]
-        out.append(verdict._replace(json=json.dumps(fields, ensure_ascii=False)[1:]))
+    for lang, row_probs, row_flags in zip(found.langs, probs, found.decisions.tolist(), strict=True):
+        types, types_json = _types(tuple(row_flags[1:]))
+        type_probs = ", ".join(
+            f"{key}{value!r}" for key, value in zip(_TYPE_KEYS, row_probs[1:], strict=True)
+        )
+        text = (
+            f'"lang": {_json(lang)}, "is_outage": {_json(row_flags[0])}, "outage_prob": {row_probs[0]!r}, '
+            f'{types_json}, "type_probs": {{{type_probs}}}}}'
+        )
+        out.append(Verdict(lang, row_flags[0], row_probs[0], types, tuple(row_probs[1:]), text))
     return out
+
+
+# The JSON of a verdict is assembled from pieces json.dumps wrote (floats are their repr, as json.dumps
+# writes them): tests/test_batch.py holds whole lines to json.dumps of the record.
+_TYPE_KEYS = [f"{json.dumps(t)}: " for t in TYPES]
+
+
+@lru_cache(maxsize=64)
+def _json(value: str | bool) -> str:
+    """json.dumps of a language or a flag (a handful of values)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+@lru_cache(maxsize=2 ** len(TYPES))
+def _types(flags: tuple[bool, ...]) -> tuple[tuple[str, ...], str]:
+    """The types of a post's type decisions, and the JSON of its types, what and where fields."""
+    types = [t for t, flag in zip(TYPES, flags, strict=True) if flag]
+    return tuple(types), json.dumps({"types": types, **split_kinds(types)}, ensure_ascii=False)[1:-1]
 
 
 class FileClassifier:
@@ -232,6 +253,8 @@ class Columns:
 def _row_id(fields: dict[str, Any], column: str, line: int) -> str:
     """The row's id as text; the row number when the input has none."""
     value = fields.get(column)
+    if type(value) is str and value:
+        return value
     if value in (None, ""):
         return str(line)
     if isinstance(value, float) and value.is_integer():

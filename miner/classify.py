@@ -38,7 +38,7 @@ from miner.errors import ModelError
 from miner.labels import LABELS, TYPES
 from miner.modelcache import load_cached
 from miner.modelfile import ALLOWED_TYPES, load_skops, model_file
-from miner.ngrams import spans, tfidf_rows
+from miner.ngrams import count_matrix, spans, tfidf_rows
 from miner.predict import Predictor, prepare_texts
 
 # Candidate decision thresholds: a 0.01 grid is finer than the F1 curve of a few hundred positives can tell
@@ -135,7 +135,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
         texts = list(X[self.column])
         row, _, _, hashes = spans(texts, self.analyzer, self.ngram_range)
         column, known = self._columns(hashes)
-        return tfidf_rows(row[known], column, len(texts), self.idf_)
+        return tfidf_rows(count_matrix(row[known], column, len(texts), len(self.idf_)), self.idf_)
 
     def ngrams(self, text: str) -> dict[int, str]:
         """Vocabulary columns of the n-grams of one text, with the n-gram they stand for."""

@@ -175,10 +175,15 @@ def l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return matrix
 
 
-def tfidf_rows(row: np.ndarray, column: np.ndarray, n_rows: int, idf: np.ndarray) -> sp.csr_matrix:
-    """Sublinear tf (1 + log count) times idf, rows scaled to unit length, from one (row, column) pair per
-    n-gram occurrence; float32 throughout, so training and prediction compute the very same numbers."""
+def count_matrix(row: np.ndarray, column: np.ndarray, n_rows: int, n_columns: int) -> sp.csr_matrix:
+    """Rows x columns float32 counts of (row, column) pairs, one pair per n-gram occurrence: scipy's own
+    construction (columns sorted within each row, duplicates summed)."""
     data = np.ones(len(column), dtype=np.float32)
-    counts = sp.csr_matrix((data, (row, column)), shape=(n_rows, len(idf)))
+    return sp.csr_matrix((data, (row, column)), shape=(n_rows, n_columns))
+
+
+def tfidf_rows(counts: sp.csr_matrix, idf: np.ndarray) -> sp.csr_matrix:
+    """Sublinear tf (1 + log count) times idf, rows scaled to unit length, from an n-gram count matrix;
+    float32 throughout, so training and prediction compute the very same numbers."""
     counts.data = (1 + np.log(counts.data)) * idf[counts.indices]
     return l2_rows(counts)

@@ -29,7 +29,7 @@ from miner.errors import ModelError
 from miner.labels import LABELS
 from miner.lang import detect_langs
 from miner.modelfile import load_skops, model_file
-from miner.ngrams import HashTable, char_hashes, spans, tfidf_rows
+from miner.ngrams import HashTable, char_hashes, count_matrix, spans, tfidf_rows
 from miner.text import lemmatize, normalize
 
 OUTAGE_MODEL = "miner.classify.OutageModel"  # the class a model file must hold
@@ -76,7 +76,7 @@ class Block:
             row, _, _, hashes = spans(texts, self.analyzer, self.ngram_range)
         column = self.table.lookup(hashes)
         known = column >= 0
-        return tfidf_rows(row[known], column[known], len(texts), self.idf)
+        return tfidf_rows(count_matrix(row[known], column[known], len(texts), len(self.idf)), self.idf)
 
 
 @dataclass(frozen=True)
