@@ -248,9 +248,8 @@ class _Lemmatizer:
         self.lang = lang
         self.tokenizer = tokenizer(lang)
         self.specials = frozenset(self.tokenizer.rules)
-        self.affixes = [
-            found for found in (self.tokenizer.prefix_search, self.tokenizer.suffix_search) if found
-        ]
+        self.prefix = self.tokenizer.prefix_search or _no_match
+        self.suffix = self.tokenizer.suffix_search or _no_match
         self.infixes = self.tokenizer.infix_finditer
         self.norm = self.tokenizer.vocab.lex_attr_getters[NORM]  # a word's norm, as spaCy gives its tokens
         self.memo: dict[str, str] = {}
@@ -281,7 +280,7 @@ class _Lemmatizer:
         """Whether spaCy's tokenizer keeps a chunk as one token, as a chunk with no special case of its own
         and no prefix, suffix or infix match leaves its algorithm nothing to split (zero-length affixes
         count as none there too). The token's norm is then the vocabulary's norm of the chunk."""
-        if chunk in self.specials or any(_cuts(search(chunk)) for search in self.affixes):
+        if chunk in self.specials or _cuts(self.prefix(chunk)) or _cuts(self.suffix(chunk)):
             return False
         return self.infixes is None or next(self.infixes(chunk), None) is None
 
@@ -301,6 +300,10 @@ class _Lemmatizer:
 def _cuts(match: re.Match[str] | None) -> bool:
     """Whether a prefix or suffix match takes something off a chunk."""
     return match is not None and match.end() > match.start()
+
+
+def _no_match(text: str) -> None:
+    """The affix search of a tokenizer without that kind of affix."""
 
 
 @lru_cache(maxsize=2)

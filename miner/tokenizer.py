@@ -54,6 +54,7 @@ class LazyTokenMatch:
         self.known = known
         self._any_twin = re.compile("|".join(f"(?:{twin})" for twin in twins), flags | re.DOTALL).match
         self._twin_matchers: list[Callable[[str], Any]] = []
+        self._pieces: dict[int, list[str]] = {}
         self._classes: dict[str, Callable[[str], Any]] = {}
 
     def __call__(self, text: str) -> bool:
@@ -74,8 +75,10 @@ class LazyTokenMatch:
         it holds (tested with the class itself and the pattern's flags), matched case-sensitively, since a
         match only ever tests characters of `text`."""
         chars = sorted(set(text))
+        if index not in self._pieces:
+            self._pieces[index] = list(_pieces(self.alternatives[index]))
         pieces = []
-        for piece in _pieces(self.alternatives[index]):
+        for piece in self._pieces[index]:
             if _is_wide_class(piece):
                 held = "".join(re.escape(char) for char in chars if self._class(piece)(char) is not None)
                 piece = f"(?-i:[{held}])" if held else r"[^\s\S]"
