@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import marshal
 import os
 import sys
@@ -65,7 +66,11 @@ def load_or_build(
 
 
 def built_file(
-    name: str, build: Callable[[Path], None], versions: Sequence[str], source: Path, suffix: str
+    name: str,
+    build: Callable[[Path], None],
+    versions: Sequence[str],
+    source: Path | Sequence[Path],
+    suffix: str,
 ) -> Path:
     """A cache entry that is a file of its own (e.g. a SQLite database, read piecemeal): `build(path)` writes
     it on first use; keyed like `load_or_build`. Where the cache cannot be written, it is built in a
@@ -95,6 +100,15 @@ def _store(name: str, path: Path, write: Callable[[Path], None]) -> None:
     for stale in path.parent.glob(f"{name}-{'?' * KEY_CHARS}{path.suffix}"):
         if stale != path:
             stale.unlink(missing_ok=True)
+
+
+def package_about(package: str) -> Path:
+    """The about.py of an installed package (where spaCy and spacy-lookups-data write their __version__),
+    found without importing the package: as a `source` of a cache key, an upgrade builds a new entry."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise ModuleNotFoundError(f"the {package} package is not installed")
+    return Path(spec.origin).with_name("about.py")
 
 
 def pack_array(values: np.ndarray) -> tuple[str, tuple[int, ...], bytes]:

@@ -18,7 +18,7 @@ from contextlib import closing
 from functools import lru_cache
 from pathlib import Path
 
-from miner.cache import built_file
+from miner.cache import built_file, package_about
 
 FR, EN = "fr", "en"
 # Answers remembered per question (lemma, accent-less lemma, known word): posts reuse the same words, and
@@ -72,15 +72,10 @@ def _connection() -> sqlite3.Connection:
 
 @lru_cache(maxsize=1)
 def _path() -> Path:
-    return built_file("lexicon", _write, _versions(), Path(__file__), suffix=".sqlite")
-
-
-def _versions() -> tuple[str, ...]:
-    """What the tables are derived from, for their cache key."""
-    import spacy
-    import spacy_lookups_data
-
-    return spacy.__version__, spacy_lookups_data.__version__
+    """The SQLite file, keyed by this module and the versions of spaCy and spacy-lookups-data (their
+    about.py), read without importing them."""
+    sources = (Path(__file__), package_about("spacy"), package_about("spacy_lookups_data"))
+    return built_file("lexicon", _write, (), sources, suffix=".sqlite")
 
 
 def _write(path: Path) -> None:

@@ -2,10 +2,11 @@
 
 normalize() turns a raw post into clean lower-case text: markers for URLs and handles, split hashtags,
 spaced emoji, squeezed letter runs, unescaped HTML entities, and the Free export's literal "n" line breaks
-repaired where that is safe. lemmatize() tokenises with spaCy's French and English tokenizers
-(miner.tokenizer; no statistical model) and maps each token through the spacy-lookups-data lookup table: one
-space-joined string of lemmas per post. The lemma tables and the known words are built once, then read a word
-at a time from the disk cache (miner.lexicon); spaCy's tokenizers are rebuilt from it too (miner.tokenizer).
+repaired where that is safe. lemmatize() tokenises with spaCy's French and English tokenizer rules (no
+statistical model; its algorithm runs in miner.tokenizer, without importing spaCy) and maps each token through
+the spacy-lookups-data lookup table: one space-joined string of lemmas per post. The rules, the lemma tables
+and the known words are taken from spaCy once, then read from the disk cache (miner.tokenizer,
+miner.lexicon).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 from miner.lexicon import is_known, lemma, unaccented_lemma
-from miner.tokenizer import tokenizer
+from miner.tokenizer import chunk_tokenizer
 
 FR, EN = "fr", "en"
 # Characters of a post that are processed. Posts are tweets (<= 280) or Free exports (<= ~500); a huge paste
@@ -31,8 +32,6 @@ USER_TOKEN = "user"
 RETWEET_TOKEN = "rt"
 # Punctuation tokens worth a feature ("is it down?", "toujours rien !"); other punctuation is dropped.
 KEPT_PUNCTUATION = frozenset("?!")
-# Posts per spaCy batch: large enough to amortise the per-batch overhead, small enough to keep memory flat.
-BATCH_SIZE = 1_000
 # Lower-case hashtags that glue a service name to an outage word ("#instagramdown", "#pannefree") are split;
 # any other all-lower-case hashtag stays one word, since splitting it blindly breaks words ("#freedom").
 SERVICES = (
@@ -238,51 +237,27 @@ class _Lemmatizer:
 
     spaCy's tokenizer splits on whitespace first and then treats each chunk on its own (its cache is keyed the
     same way), so tokenising the unseen chunks alone gives exactly the tokens of the whole post, while a post
-    whose chunks are all known costs a few dict lookups instead of ~20 µs of tokenizer and Doc objects. An
-    unseen chunk that spaCy would keep whole (`_whole`) skips the tokenizer too.
+    whose chunks are all known costs a few dict lookups. Unseen chunks go through spaCy's algorithm in
+    Python (miner.tokenizer.ChunkTokenizer), without spaCy's Doc objects.
     """
 
     def __init__(self, lang: str) -> None:
-        from spacy.attrs import NORM
-
         self.lang = lang
-        self.tokenizer = tokenizer(lang)
-        self.specials = frozenset(self.tokenizer.rules)
-        self.prefix = self.tokenizer.prefix_search or _no_match
-        self.suffix = self.tokenizer.suffix_search or _no_match
-        self.infixes = self.tokenizer.infix_finditer
-        self.norm = self.tokenizer.vocab.lex_attr_getters[NORM]  # a word's norm, as spaCy gives its tokens
+        self.chunks = chunk_tokenizer(lang)
         self.memo: dict[str, str] = {}
 
     def lemmatize(self, texts: list[str]) -> list[str]:
-        """Space-joined lemmas per post; unseen chunks go through nlp.pipe in batches."""
+        """Space-joined lemmas per post."""
         if len(self.memo) > CHUNK_MEMO_SIZE:
             self.memo.clear()
         chunked = [text[:MAX_NORMALIZED_CHARS].split() for text in texts]
         unseen = list({chunk: None for chunks in chunked for chunk in chunks if chunk not in self.memo})
         # lemma() reads the lookup table as spaCy's lookup lemmatizer would, plus norms and accent repair.
-        split = []
         for chunk in unseen:
-            if self._whole(chunk):
-                self.memo[chunk] = self.lemma(self.norm(chunk))
-            else:
-                split.append(chunk)
-        # In a memory zone, spaCy frees the words it met at the end (its vocabulary and cache would otherwise
-        # grow with every new word of a long stream): the memo above is what remembers them.
-        with self.tokenizer.vocab.memory_zone():
-            docs = self.tokenizer.pipe(split, batch_size=BATCH_SIZE)
-            for chunk, doc in zip(split, docs, strict=True):
-                self.memo[chunk] = " ".join(filter(None, (self.lemma(token.norm_) for token in doc)))
+            tokens = self.chunks.tokens(chunk)
+            self.memo[chunk] = " ".join(filter(None, (self.lemma(norm) for _, norm in tokens)))
         memo = self.memo
         return [" ".join(filter(None, [memo[chunk] for chunk in chunks])) for chunks in chunked]
-
-    def _whole(self, chunk: str) -> bool:
-        """Whether spaCy's tokenizer keeps a chunk as one token, as a chunk with no special case of its own
-        and no prefix, suffix or infix match leaves its algorithm nothing to split (zero-length affixes
-        count as none there too). The token's norm is then the vocabulary's norm of the chunk."""
-        if chunk in self.specials or _cuts(self.prefix(chunk)) or _cuts(self.suffix(chunk)):
-            return False
-        return self.infixes is None or next(self.infixes(chunk), None) is None
 
     def lemma(self, norm: str) -> str:
         """Lemma of a token's norm ("n't" -> "not", "ca" -> "can"); "" for punctuation a model cannot use."""
@@ -295,15 +270,6 @@ class _Lemmatizer:
             return ""
         found = unaccented_lemma(norm) if self.lang == FR else None
         return norm if found is None else found
-
-
-def _cuts(match: re.Match[str] | None) -> bool:
-    """Whether a prefix or suffix match takes something off a chunk."""
-    return match is not None and match.end() > match.start()
-
-
-def _no_match(text: str) -> None:
-    """The affix search of a tokenizer without that kind of affix."""
 
 
 @lru_cache(maxsize=2)

@@ -276,10 +276,20 @@ def test_default_model_comes_from_the_pointer_or_the_environment(
         load_model()
 
 
+class SpacyChunks:
+    """spaCy's own tokenizer where the lemmatizer expects a miner.tokenizer.ChunkTokenizer."""
+
+    def __init__(self, lang: str) -> None:
+        self.tokenizer = spacy.blank(lang).tokenizer
+
+    def tokens(self, chunk: str) -> list[tuple[str, str]]:
+        return [(token.text, token.norm_) for token in self.tokenizer(chunk)]
+
+
 def test_cached_start_up_predicts_as_the_libraries_own_loading(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The CLI starts from the disk cache (miner.cache): spaCy tokenizers rebuilt from their rules, py3langid's
-    # arrays, the predictor's arrays. Loading each the libraries' own way (spacy.blank, py3langid's file, the
-    # model through skops and scikit-learn's transform) must give the same predictions.
+    # The CLI starts from the disk cache (miner.cache): spaCy's tokenizer algorithm over its cached rules,
+    # py3langid's arrays, the predictor's arrays. Loading each the libraries' own way (spacy.blank,
+    # py3langid's file, the model through skops and scikit-learn's transform) must give the same predictions.
     from miner import lang as language_id
     from miner import text
 
@@ -288,7 +298,7 @@ def test_cached_start_up_predicts_as_the_libraries_own_loading(monkeypatch: pyte
     cached = load_predictor().predict(texts)
     caches = (text._lemmatizer, language_id._model)
     with monkeypatch.context() as patch:
-        patch.setattr(text, "tokenizer", lambda lang: spacy.blank(lang).tokenizer)
+        patch.setattr(text, "chunk_tokenizer", SpacyChunks)
         patch.setattr(language_id, "load_or_build", lambda name, build, *key: build())
         for function in caches:
             function.cache_clear()

@@ -258,33 +258,3 @@ def test_lemmas_are_spacy_lookup_lemmatizer_lemmas() -> None:
                 assert lemmatizer.lemma(token.norm_) == token.lemma_
                 checked += 1
     assert checked > REAL_SAMPLE  # the check really ran over many tokens
-
-
-chunk_strategy = st.text(
-    alphabet=st.sampled_from("abzéàç'’-.,!?:;()\"«»#@&/0123456789$€%😡…"), min_size=1, max_size=10
-)
-
-
-def _corpus_chunks() -> set[str]:
-    texts = pd.read_json(CORPUS, lines=True)["text"].tolist()
-    return {chunk for text in texts for chunk in normalize(text).split()}
-
-
-@pytest.mark.parametrize("lang", ["fr", "en"])
-def test_chunks_taken_whole_are_those_spacy_keeps_whole(lang: str) -> None:
-    # The lemmatizer skips spaCy's tokenizer for a chunk it takes whole: spaCy must give that very token.
-    lemmatizer, reference = _lemmatizer(lang), spacy_pipeline(lang).tokenizer
-    chunks = _corpus_chunks()
-    whole = [chunk for chunk in chunks if lemmatizer._whole(chunk)]
-    assert 1_000 < len(whole) < len(chunks)
-    for chunk in whole:
-        assert [(t.text, t.norm_) for t in reference(chunk)] == [(chunk, lemmatizer.norm(chunk))]
-
-
-@settings(max_examples=300, deadline=None)
-@given(chunk=chunk_strategy, lang=st.sampled_from(["fr", "en"]))
-def test_any_chunk_taken_whole_is_one_spacy_token(chunk: str, lang: str) -> None:
-    lemmatizer = _lemmatizer(lang)
-    if lemmatizer._whole(chunk):
-        tokens = spacy_pipeline(lang).tokenizer(chunk)
-        assert [(t.text, t.norm_) for t in tokens] == [(chunk, lemmatizer.norm(chunk))]

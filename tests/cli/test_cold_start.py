@@ -1,6 +1,7 @@
 """What a command imports before it answers: `miner --help` none of the heavy libraries, and `miner classify`,
 once the caches are built, neither skops nor spaCy's French tokenizer exceptions (the two slow imports it
-used to pay at every start), nor scikit-learn and pandas (its prediction path is miner.predict's numpy).
+used to pay at every start), nor scikit-learn and pandas (its prediction path is miner.predict's numpy), nor
+spaCy (its tokenizer's algorithm runs over cached rules: miner.tokenizer).
 Times themselves are measured by bench/cold_start.py."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from miner import cache
 
 HEAVY_FOR_HELP = ["pandas", "sqlalchemy", "scipy", "sklearn", "spacy", "skops", "httpx", "tweepy", "pyarrow"]
 BUILDING_CACHES = ["skops.io", "spacy.lang.fr.tokenizer_exceptions"]
-SLOW_FOR_CLASSIFY = [*BUILDING_CACHES, "sklearn", "pandas"]
+SLOW_FOR_CLASSIFY = [*BUILDING_CACHES, "pandas", "sklearn", "spacy"]
 # Runs `miner ARGS` in-process, then prints which of the named modules it imported, on stderr's last line.
 PROBE = """
 import json, sys
