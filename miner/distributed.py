@@ -1,18 +1,21 @@
-"""Classify JSONL and Parquet files on a Dask `distributed` cluster, row for row as `classify_file` does.
+"""Classify JSONL, CSV and Parquet files on a Dask `distributed` cluster, row for row as `classify_file` does.
 
-The client reads each input once and cuts it into partitions: whole lines of JSONL (gzip allowed) as raw
-bytes, or Parquet record batches, each with the number of its first row, so line numbers in reject files
-match the single-process path. Workers parse, validate and classify a partition with the same code as
-`miner.batch` and write it to OUT_DIR/part-NNNNN.parquet, numbered in input order; they send their rejects
-back and the client writes them to `<input>.rejected.jsonl`, in input order too.
+The client reads each input once and cuts it into partitions, each numbered as in the input so that line
+numbers in reject files match the single-process path: whole lines of JSONL (gzip allowed) as raw bytes,
+Parquet record batches, or rows of CSV (gzip allowed) parsed by the single-process reader. A CSV file is not
+cut at byte offsets, as dask.dataframe.read_csv's `blocksize` does: a quoted field may span lines, and a cut
+inside one breaks two rows (with `blocksize=None` it reads a whole file on one worker, in memory); the
+client's streaming reader knows where each row ends, at ~2 µs a row. Workers parse, validate and classify a
+partition with the same code as `miner.batch` and write it to OUT_DIR/part-NNNNN.parquet, numbered in input
+order; they send their rejects back and the client writes them to `<input>.rejected.jsonl`, in input order
+too.
 
 Each worker loads the model once: a worker plugin named after the model file's path and content hash loads
 it (and warms up the text pipelines) when registered, or when a worker joins later, and is registered
 idempotently, so another run with the same model on a long-lived cluster reuses it. The model never travels
 in the task graph: workers read it from its path, which must be reachable from them, like OUT_DIR.
 
-CSV (a quoted field may span lines) and whole-document JSON cannot be cut without parsing them on the
-client, so they stay with the single-process engine.
+A whole-document JSON file cannot be cut without parsing it whole: it stays with the single-process engine.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import hashlib
 import io
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -39,11 +42,14 @@ from miner.errors import BadInput, MinerError, ModelError
 from miner.modelfile import model_file
 from miner.predict import load_predictor
 from miner.sources.files import (
+    READ_ERRORS,
     ProgressFn,
     RawRecord,
+    batched,
     check_inputs,
     detect_format,
     open_binary,
+    read_csv,
     read_jsonl,
 )
 from miner.sources.rejects import RejectWriter, reject_path_for
@@ -64,7 +70,6 @@ CONNECT_TIMEOUT_S = 10
 # (bench/README.md). Workers that live for one command do not need the trimming.
 KEEP_GLIBC_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 PART_NAME = "part-{:05d}.parquet"
-DASK_FORMATS = ("jsonl", "parquet")
 # Texts that load the spaCy pipelines, lemma tables and language model on a worker before its first task.
 WARM_UP = ("la box ne marche plus", "is spotify down?")
 
@@ -114,7 +119,17 @@ class ParquetPart:
             yield RawRecord(line, fields=row)
 
 
-Partition = JsonlPart | ParquetPart
+@dataclass(frozen=True, slots=True)
+class CsvPart:
+    """CSV rows the client parsed with the single-process reader: fields, line numbers, unreadable rows."""
+
+    rows: list[RawRecord]
+
+    def records(self) -> Iterator[RawRecord]:
+        return iter(self.rows)
+
+
+Partition = JsonlPart | ParquetPart | CsvPart
 
 
 def _jsonl_parts(path: Path, rows: int) -> Iterator[JsonlPart]:
@@ -126,6 +141,16 @@ def _jsonl_parts(path: Path, rows: int) -> Iterator[JsonlPart]:
                 yield JsonlPart(first, b"".join(lines))
                 first += len(lines)
         except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
+            raise BadInput(f"{path}: read failed ({exc})") from exc
+
+
+def _csv_parts(path: Path, rows: int) -> Iterator[CsvPart]:
+    """`rows` parsed rows at a time, read as a stream (see the module docstring)."""
+    with open_binary(path) as handle:
+        try:
+            for batch in batched(read_csv(handle), rows):
+                yield CsvPart(batch)
+        except READ_ERRORS as exc:  # a truncated or corrupt gzip stream
             raise BadInput(f"{path}: read failed ({exc})") from exc
 
 
@@ -144,9 +169,15 @@ def _parquet_parts(path: Path, rows: int) -> Iterator[ParquetPart]:
 def _partitions(inputs: list[Path], rows: int) -> Iterator[tuple[int, Partition]]:
     """(input index, partition) for every partition of every input, in input order."""
     for index, path in enumerate(inputs):
-        parts = _parquet_parts if detect_format(path) == "parquet" else _jsonl_parts
-        for part in parts(path, rows):
+        for part in PARTITIONERS[detect_format(path)](path, rows):
             yield index, part
+
+
+PARTITIONERS: dict[str, Callable[[Path, int], Iterator[Partition]]] = {
+    "jsonl": _jsonl_parts,
+    "csv": _csv_parts,
+    "parquet": _parquet_parts,
+}
 
 
 # ---- on the workers ----------------------------------------------------------------------------------------
@@ -262,10 +293,10 @@ def check_dask_inputs(inputs: list[Path]) -> None:
     check_inputs(inputs)
     for path in inputs:
         fmt = "stdin" if str(path) == "-" else detect_format(path)
-        if fmt not in DASK_FORMATS:
+        if fmt not in PARTITIONERS:
             raise BadInput(
-                f"{path}: --engine dask reads JSONL (gzip allowed) and Parquet files, not {fmt}; "
-                "use the default engine, or convert it to JSONL or Parquet"
+                f"{path}: --engine dask reads JSONL, CSV (gzip allowed) and Parquet files, not {fmt}; "
+                "use the default engine, or convert it to JSONL"
             )
 
 

@@ -138,6 +138,32 @@ def test_parquet_rows_are_numbered_across_partitions(
     assert rows == expected
 
 
+def test_csv_rows_and_rejects_match_the_single_process_path(
+    cluster: LocalCluster, predictor: Predictor, tmp_path: Path
+) -> None:
+    # Quoted fields spanning lines, rows without an id (their line number stands in), and unreadable rows,
+    # spread over partitions: the same rows, ids and rejects as one process.
+    texts = list(islice(_texts(), 600))
+    lines = ["author,body"]
+    for i, text in enumerate(texts):
+        body = text.replace('"', '""') + ("\nsuite sur une autre ligne" if i % 7 == 0 else "")
+        lines.append(f'a{i},"{body}"')
+    lines[100] = "a100"  # no text
+    lines[200] = 'a200,"x",too many fields'
+    raw = ("\n".join(lines) + "\n").encode()
+    raw = raw.replace(b"a300,", b"a300,\xff", 1)  # invalid UTF-8
+    path = tmp_path / "posts.csv.gz"
+    path.write_bytes(gzip.compress(raw))
+    summary = classify_distributed(
+        [path], tmp_path / "out", scheduler=cluster.scheduler_address, partition_rows=130,
+        cols=Columns(text="body"),
+    )  # fmt: skip
+    expected, expected_rejects = _single_process(predictor, path, tmp_path / "single", Columns(text="body"))
+    assert summary.parts == 5 and summary.inputs[0].rejected == 3
+    assert _parts(tmp_path / "out") == expected and len(expected) == len(texts) - 3
+    assert Path(summary.inputs[0].reject_path).read_text() == expected_rejects
+
+
 def _count_model_loads() -> None:
     """Runs on each worker: count every model the worker loads from now on (from its file or the cache)."""
     real_load = distributed_module.load_predictor
@@ -215,7 +241,7 @@ def test_cli_unreachable_scheduler_is_a_one_line_error(
     ("setup", "args", "message"),
     [
         ("non-empty", ("posts.jsonl", "--engine", "dask", "-o", "out"), "folder exists and is not empty"),
-        ("", ("posts.csv", "--engine", "dask", "-o", "out"), "use the default engine, or convert it"),
+        ("", ("posts.json", "--engine", "dask", "-o", "out"), "use the default engine, or convert it"),
         ("", ("posts.jsonl", "--engine", "dask"), "give input files and --output DIR"),
         ("", ("posts.jsonl", "--scheduler", "tcp://h:8786"), "go with --engine dask"),
     ],
@@ -225,7 +251,7 @@ def test_cli_refusals_before_any_cluster(
     setup: str, args: tuple[str, ...], message: str,
 ) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    for name in ("posts.jsonl", "posts.csv"):
+    for name in ("posts.jsonl", "posts.json"):
         (tmp_path / name).write_text("")
     if setup == "non-empty":
         (tmp_path / "out").mkdir()
