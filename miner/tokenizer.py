@@ -27,6 +27,8 @@ if TYPE_CHECKING:
 # Character classes longer than this are the alphabet-sized ones; the quick twin of a pattern widens them to
 # "." (the short ones, hyphens and apostrophes, are what makes the twin selective, and stay).
 WIDE_CLASS_CHARS = 100
+# Strings whose token_match answer is remembered before the memo is emptied (~100 bytes each).
+ANSWER_MEMO_SIZE = 100_000
 # The tokenizer's regexes, kept as pattern text and compiled again, and the method of each it calls
 # (token_match is kept apart).
 PATTERNS = {
@@ -57,8 +59,17 @@ class LazyTokenMatch:
         self._twin_matchers: list[Callable[[str], Any]] = []
         self._pieces: dict[int, list[str]] = {}
         self._classes: dict[str, Callable[[str], Any]] = {}
+        self._answers: dict[str, bool] = {}  # the tokenizer asks about the same strings again and again
 
     def __call__(self, text: str) -> bool:
+        answer = self._answers.get(text)
+        if answer is None:
+            if len(self._answers) >= ANSWER_MEMO_SIZE:
+                self._answers.clear()
+            answer = self._answers[text] = self._match(text)
+        return answer
+
+    def _match(self, text: str) -> bool:
         if self._any_twin(text) is None:
             return False
         return any(self._for_text(i, text)(text) is not None for i in self._candidates(text))
@@ -259,7 +270,8 @@ class ChunkTokenizer:
         if core:
             found += self._attach(core)
         found += [(text, self.norm(text)) for text in reversed(suffixes)]
-        return self._apply_special_cases(found) if self.may_match(chunk) else found
+        # A single token is the chunk or its own special case: no other special case can apply to it.
+        return self._apply_special_cases(found) if len(found) > 1 and self.may_match(chunk) else found
 
     def _split_affixes(self, string: str, prefixes: list[str], suffixes: list[str]) -> str:
         """Peel prefixes and suffixes off, as spaCy does, until none is left or a special case remains."""
