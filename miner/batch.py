@@ -133,9 +133,10 @@ class FileClassifier:
     def __call__(self, texts: Sequence[str]) -> list[Verdict]:
         memo = self.memo
         unseen = [text for text in dict.fromkeys(texts) if text not in memo]
+        if len(memo) + len(unseen) > TEXT_MEMO_SIZE:
+            memo.clear()
+            unseen = list(dict.fromkeys(texts))
         if unseen:
-            if len(memo) + len(unseen) > TEXT_MEMO_SIZE:
-                memo.clear()
             memo.update(zip(unseen, verdicts(self.predictor.predict(unseen)), strict=True))
         return [memo[text] for text in texts]
 

@@ -177,14 +177,15 @@ def test_a_repeated_text_reaches_the_model_once(
     assert counting.seen == Counter(texts)  # once each, across batches
     records = [json.loads(line) for line in out.getvalue().splitlines()]
     assert all(r == {**records[i % len(texts)], "id": r["id"]} for i, r in enumerate(records))
-    # A memo that would pass its size is emptied: the texts reach the model again, with the same answers.
-    monkeypatch.setattr(batch, "BATCH_ROWS", 2)
-    monkeypatch.setattr(batch, "TEXT_MEMO_SIZE", 3)
+    # A memo that would pass its size is emptied, texts seen before and new ones in the same batch: the texts
+    # reach the model again, with the same answers.
+    monkeypatch.setattr(batch, "BATCH_ROWS", 3)
+    monkeypatch.setattr(batch, "TEXT_MEMO_SIZE", 4)
     counting = CountingPredictor(predictor)
     small = FileClassifier(counting)
     again = io.StringIO()
     classify_file(small, path, JsonlWriter(again))
-    assert again.getvalue() == out.getvalue() and len(small.memo) <= 3
+    assert again.getvalue() == out.getvalue() and len(small.memo) <= 4
     assert counting.seen.total() > len(texts)
 
 
