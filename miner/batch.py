@@ -115,6 +115,13 @@ def _json(value: str | bool) -> str:
 
 
 @lru_cache(maxsize=2 ** len(TYPES))
+def _kinds(types: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """A post's types of each kind: (what, where)."""
+    split = split_kinds(types)
+    return split["what"], split["where"]
+
+
+@lru_cache(maxsize=2 ** len(TYPES))
 def _types(flags: tuple[bool, ...]) -> tuple[tuple[str, ...], str]:
     """The types of a post's type decisions, and the JSON of its types, what and where fields."""
     types = [t for t, flag in zip(TYPES, flags, strict=True) if flag]
@@ -212,10 +219,27 @@ class ParquetWriter:
         self.writer = pq.ParquetWriter(path, parquet_schema())
 
     def write(self, ids: list[str], found: list[Verdict]) -> None:
+        """Column by column: building a dict per row for pyarrow cost ~25 µs a row, columns ~2."""
         import pyarrow as pa
 
-        records = [v.fields(i) for i, v in zip(ids, found, strict=True)]
-        self.writer.write_table(pa.Table.from_pylist(records, schema=parquet_schema()))
+        schema = parquet_schema()
+        kinds = [_kinds(v.types) for v in found]
+        probs = np.array([v.type_probs for v in found], dtype=np.float64).reshape(len(found), len(TYPES))
+        columns = [
+            ids,
+            [v.lang for v in found],
+            [v.is_outage for v in found],
+            [v.outage_prob for v in found],
+            [v.types for v in found],
+            [what for what, _ in kinds],
+            [where for _, where in kinds],
+        ]
+        arrays = [pa.array(values, type=schema.field(i).type) for i, values in enumerate(columns)]
+        type_probs = schema.field("type_probs").type
+        arrays.append(
+            pa.StructArray.from_arrays([probs[:, j] for j in range(len(TYPES))], fields=list(type_probs))
+        )
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
     def close(self) -> None:
         self.writer.close()
