@@ -14,8 +14,6 @@ two peaks are close. Takes a few minutes. Figures only: nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import csv
-import gzip
 import json
 import os
 import platform
@@ -26,19 +24,11 @@ import time
 from itertools import cycle
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-DEMO = (ROOT / "data" / "demo" / "free-fr.csv.gz", ROOT / "data" / "demo" / "spotify-en.csv.gz")
+from classify import demo_texts  # bench/classify.py, beside this script
+
 MINER = Path(sys.executable).with_name("miner")
 SAMPLE_S = 0.5
 SMALL_SHARE = 0.01  # the small run reads this share of the file's lines
-
-
-def demo_texts() -> list[str]:
-    texts = []
-    for path in DEMO:
-        with gzip.open(path, "rt", encoding="utf-8", newline="") as handle:
-            texts += [row["text"] for row in csv.DictReader(handle) if row["text"].strip()]
-    return texts
 
 
 def write_input(path: Path, size: int, unique_every: int) -> int:
