@@ -57,18 +57,24 @@ from miner.sources.rejects import RejectWriter, reject_path_for
 # A local cluster when no scheduler is given: one single-threaded worker process per core of a typical
 # laptop; processes, because tokenising and n-gram hashing hold the GIL.
 LOCAL_WORKERS = 2
-# Rows per task: five model batches amortise the per-task overhead (a few ms), keep the data shipped to a
-# worker at a few MB, and give each worker several partitions of a big file, so they finish together.
-DEFAULT_PARTITION_ROWS = 10_000
+# Rows per task: enough to amortise the per-task overhead (a few ms), few enough that a big file gives each
+# worker many partitions, so they finish together (with 10,000, 100,000 distinct posts left one worker idle
+# ~0.6 s of ~6 at the end), and the data shipped to a worker stays at a few MB.
+DEFAULT_PARTITION_ROWS = 5_000
 # Partitions submitted ahead per worker thread: one running, one waiting, so workers never wait for the
 # client and the client never holds more than that many partitions in memory.
 IN_FLIGHT_PER_THREAD = 2
 # A scheduler answers in milliseconds: waiting longer only delays the error for a mistyped address.
 CONNECT_TIMEOUT_S = 10
-# Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold:
-# each batch's large numpy arrays are then mapped and page-faulted afresh, for ~35% more CPU per post
-# (bench/README.md). Workers that live for one command do not need the trimming.
-KEEP_GLIBC_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# Settings of the local cluster's workers. Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536,
+# which also freezes glibc's mmap threshold: each batch's large numpy arrays are then mapped and page-faulted
+# afresh, for ~35% more CPU per post (bench/README.md). And each worker samples its task thread's stack every
+# 10 ms for Dask's profiler, ~3% of the CPU of a classification, for a dashboard a command line never shows.
+# Workers that live for one command need neither.
+LOCAL_WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
 PART_NAME = "part-{:05d}.parquet"
 # Texts that load the spaCy pipelines, lemma tables and language model on a worker before its first task.
 WARM_UP = ("la box ne marche plus", "is spotify down?")
@@ -256,7 +262,7 @@ def classify_partition(part: Partition, out_path: Path, cols: Columns, plugin_na
 
 def local_cluster() -> LocalCluster:
     """The cluster used when no scheduler is given: LOCAL_WORKERS single-threaded processes on loopback."""
-    with dask.config.set(KEEP_GLIBC_MALLOC):
+    with dask.config.set(LOCAL_WORKER_CONFIG):
         return LocalCluster(
             n_workers=LOCAL_WORKERS,
             threads_per_worker=1,
