@@ -244,7 +244,7 @@ def classify_cmd(
         typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of 2 processes)."),
     ] = None,
     partition_rows: Annotated[
-        int | None, typer.Option(min=1, help="Input rows per Dask partition (default: 10,000).")
+        int | None, typer.Option(min=1, help="Input rows per Dask partition (default: 5,000).")
     ] = None,
     force: Annotated[
         bool, typer.Option(help="With --engine dask, replace the parts of a non-empty output folder.")
