@@ -1,4 +1,4 @@
-"""A disk cache for data derived from installed packages: lemma tables, tokenizer rules, the language model.
+"""A disk cache of data derived from installed packages and model files: tokenizer rules, word tables, arrays.
 
 Building them means parsing large JSON and xz files and compiling megabytes of regular expressions, seconds
 that every CLI call and dashboard start would pay again; a `marshal` file of the result loads in
