@@ -22,8 +22,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from miner.classify import OutageModel, decide, label_matrix
+from miner.classify import OutageModel, label_matrix
 from miner.feedback import margins
+from miner.predict import decide
 from miner.train import cv_groups, scores, step_load
 
 ROOT = Path(__file__).resolve().parents[1]

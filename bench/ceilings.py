@@ -1,6 +1,6 @@
 """Classifier ceilings: what would more data, or thread context, buy the shipped set-up?
 
-    .venv/bin/python bench/ceilings.py [--posts ../shared/data/external/spotify-twcs-en/posts.csv]
+    .venv/bin/python bench/ceilings.py [--posts data/demo/spotify-en.csv.gz]
 
 Every model below is fitted with the shipped model's set-up and scored on the fixed test split (outage F1 /
 type macro-F1). Two tables:
@@ -37,16 +37,16 @@ from miner.classify import (
     NgramVectorizer,
     OutageModel,
     choose_thresholds,
-    decide,
     label_matrix,
     load_model,
     prepare,
 )
 from miner.labels import LANGS
+from miner.predict import decide
 from miner.train import CV_FOLDS, _with_text_pipeline, cv_groups, scores, step_load
 
 ROOT = Path(__file__).resolve().parents[1]
-POSTS = ROOT.parent / "shared" / "data" / "external" / "spotify-twcs-en" / "posts.csv"
+POSTS = ROOT / "data" / "demo" / "spotify-en.csv.gz"  # the TWCS Spotify export, thread links included
 # Of 0.25, 0.5 and 1.0 tried on 2026-12-02, 0.25 did least harm; the block never helped.
 CONTEXT_WEIGHT = 0.25
 CURVE_SHARES = (0.25, 0.5, 0.75, 1.0)  # of the train split's authors, drawn in one random order

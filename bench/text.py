@@ -2,10 +2,10 @@
 
     python bench/text.py [--posts N] [--repeat R]
 
-Reads the real French (Free) and English (Spotify) posts from shared/, repeats them up to N posts, and prints
+Reads the real French (Free) and English (Spotify) posts of data/demo, repeats them up to N posts, and prints
 the machine, then posts/s for each stage (best of R runs), from the process's CPU time, which other work on a
 shared machine does not inflate, and from wall time. The first pass over the distinct posts is timed apart:
-later passes reuse spaCy's tokenizer cache and our lemma memo, as a long-running process does.
+later passes reuse the lemmatizer's memo of whitespace chunks, as a long-running process does.
 """
 
 from __future__ import annotations
@@ -22,8 +22,8 @@ import pandas as pd
 from miner.lang import detect_lang, detect_langs
 from miner.text import lemmatize, normalize
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "data" / "external"
-SOURCES = (SHARED / "free-fr" / "posts.csv", SHARED / "spotify-twcs-en" / "posts.csv")
+DEMO = Path(__file__).resolve().parents[1] / "data" / "demo"
+SOURCES = (DEMO / "free-fr.csv.gz", DEMO / "spotify-en.csv.gz")
 DEFAULT_POSTS = 100_000  # enough for stable timings, a few seconds per stage
 DEFAULT_REPEAT = 3  # best of 3: other work on a shared machine only ever slows a run down
 SINGLE_SAMPLE = 5_000  # posts for the one-at-a-time detect_lang figure

@@ -55,15 +55,15 @@ def _largest_outage(url: str) -> str:
 def _day_store(folder: Path) -> str:
     """A store holding the written X outage day, classified by the shipped model, incidents detected."""
     from miner.batch import classify_stored
-    from miner.classify import load_model
     from miner.incidents import update_incidents
     from miner.ingest import import_file
+    from miner.predict import load_predictor
     from miner.sources.records import ColumnMap
 
     url = f"sqlite:///{folder / 'day.db'}"
     engine = store.connect(url)
     import_file(engine, ROOT / "data" / "devday" / "x-outage-day.jsonl", ColumnMap(source="x", service="x"))
-    classify_stored(engine, load_model())
+    classify_stored(engine, load_predictor())
     update_incidents(engine)
     engine.dispose()
     return url

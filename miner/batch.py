@@ -10,13 +10,15 @@ from __future__ import annotations
 import csv
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, NamedTuple, Protocol
+
+import numpy as np
 
 from miner.errors import BadInput
 from miner.labels import TYPES, split_kinds
@@ -25,11 +27,10 @@ from miner.sources.records import Rejected, validate_text
 from miner.sources.rejects import RejectSink, RejectWriter, reject_path_for
 
 if TYPE_CHECKING:  # pyarrow and SQLAlchemy load only for Parquet output and the store (CLI start-up time)
-    import pandas as pd
     import pyarrow as pa
     from sqlalchemy import Engine
 
-    from miner.classify import OutageModel
+    from miner.predict import Predictions, Predictor
 
 # Rows per model call: enough to amortise the per-batch numpy and spaCy overhead (throughput is flat
 # beyond ~1,000), small enough that a batch's text, features and output stay a few MB.
@@ -40,6 +41,11 @@ OUTPUT_FORMATS = ("jsonl", "csv", "parquet")
 # `types` holds both kinds; `what` and `where` repeat them split by kind (see miner.labels.KINDS).
 OUTPUT_FIELDS = ("id", "lang", "is_outage", "outage_prob", "types", "what", "where", "type_probs")
 NESTED_FIELDS = ("types", "what", "where", "type_probs")
+PROB_COLUMNS = tuple(f"p_{t}" for t in TYPES)  # of the predictions table
+TYPE_COLUMNS = tuple(f"t_{t}" for t in TYPES)
+# Distinct texts whose output is remembered (retweets and reposts repeat a text word for word): each takes
+# ~0.5 KB, so the memo stays under ~25 MB; when full it is emptied and fills again.
+TEXT_MEMO_SIZE = 50_000
 
 
 @dataclass(slots=True)
@@ -56,8 +62,94 @@ class BatchSummary:
 # ---- output ------------------------------------------------------------------------------------------------
 
 
+class Verdict(NamedTuple):
+    """What a file gets for one text: the output record's fields after `id`, and their JSON text."""
+
+    lang: str
+    is_outage: bool
+    outage_prob: float
+    types: tuple[str, ...]
+    type_probs: tuple[float, ...]  # in TYPES order
+    json: str  # '"lang": ..., "type_probs": {...}}': the JSON line after '{"id": ID, '
+
+    def fields(self, post_id: str) -> dict[str, Any]:
+        """The whole output record of a post with this verdict."""
+        types = list(self.types)
+        return {
+            "id": post_id,
+            "lang": self.lang,
+            "is_outage": self.is_outage,
+            "outage_prob": self.outage_prob,
+            "types": types,
+            **split_kinds(types),
+            "type_probs": dict(zip(TYPES, self.type_probs, strict=True)),
+        }
+
+
+def verdicts(found: Predictions) -> list[Verdict]:
+    """One Verdict per predicted post, probabilities rounded to PROB_DECIMALS."""
+    probs = np.round(found.probs, PROB_DECIMALS).tolist()
+    out = []
+    for lang, row_probs, row_flags in zip(found.langs, probs, found.decisions.tolist(), strict=True):
+        types, types_json = _types(tuple(row_flags[1:]))
+        type_probs = ", ".join(
+            f"{key}{value!r}" for key, value in zip(_TYPE_KEYS, row_probs[1:], strict=True)
+        )
+        text = (
+            f'"lang": {_json(lang)}, "is_outage": {_json(row_flags[0])}, "outage_prob": {row_probs[0]!r}, '
+            f'{types_json}, "type_probs": {{{type_probs}}}}}'
+        )
+        out.append(Verdict(lang, row_flags[0], row_probs[0], types, tuple(row_probs[1:]), text))
+    return out
+
+
+# The JSON of a verdict is assembled from pieces json.dumps wrote (floats are their repr, as json.dumps
+# writes them): tests/test_batch.py holds whole lines to json.dumps of the record.
+_TYPE_KEYS = [f"{json.dumps(t)}: " for t in TYPES]
+
+
+@lru_cache(maxsize=64)
+def _json(value: str | bool) -> str:
+    """json.dumps of a language or a flag (a handful of values)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+@lru_cache(maxsize=2 ** len(TYPES))
+def _kinds(types: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """A post's types of each kind: (what, where)."""
+    split = split_kinds(types)
+    return split["what"], split["where"]
+
+
+@lru_cache(maxsize=2 ** len(TYPES))
+def _types(flags: tuple[bool, ...]) -> tuple[tuple[str, ...], str]:
+    """The types of a post's type decisions, and the JSON of its types, what and where fields."""
+    types = [t for t, flag in zip(TYPES, flags, strict=True) if flag]
+    return tuple(types), json.dumps({"types": types, **split_kinds(types)}, ensure_ascii=False)[1:-1]
+
+
+class FileClassifier:
+    """A predictor and a memo of the verdict of each distinct text it has seen: each text goes through the
+    model once, and its output is built once. The memo is emptied when a batch would take it past
+    TEXT_MEMO_SIZE texts."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor = predictor
+        self.memo: dict[str, Verdict] = {}
+
+    def __call__(self, texts: Sequence[str]) -> list[Verdict]:
+        memo = self.memo
+        unseen = [text for text in dict.fromkeys(texts) if text not in memo]
+        if len(memo) + len(unseen) > TEXT_MEMO_SIZE:
+            memo.clear()
+            unseen = list(dict.fromkeys(texts))
+        if unseen:
+            memo.update(zip(unseen, verdicts(self.predictor.predict(unseen)), strict=True))
+        return [memo[text] for text in texts]
+
+
 class RecordWriter(Protocol):
-    def write(self, records: list[dict[str, Any]]) -> None: ...
+    def write(self, ids: list[str], found: list[Verdict]) -> None: ...
 
     def close(self) -> None: ...
 
@@ -68,8 +160,12 @@ class JsonlWriter:
     def __init__(self, handle: IO[str]) -> None:
         self.handle = handle
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        self.handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+    def write(self, ids: list[str], found: list[Verdict]) -> None:
+        lines = (
+            f'{{"id": {json.dumps(i, ensure_ascii=False)}, {v.json}\n'
+            for i, v in zip(ids, found, strict=True)
+        )
+        self.handle.write("".join(lines))
 
     def close(self) -> None:
         self.handle.flush()
@@ -85,7 +181,8 @@ class CsvWriter:
         self.writer = csv.DictWriter(handle, fieldnames=OUTPUT_FIELDS)
         self.writer.writeheader()
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, ids: list[str], found: list[Verdict]) -> None:
+        records = (v.fields(i) for i, v in zip(ids, found, strict=True))
         self.writer.writerows(
             {**r, **{k: json.dumps(r[k], ensure_ascii=False) for k in NESTED_FIELDS}} for r in records
         )
@@ -121,10 +218,28 @@ class ParquetWriter:
 
         self.writer = pq.ParquetWriter(path, parquet_schema())
 
-    def write(self, records: list[dict[str, Any]]) -> None:
+    def write(self, ids: list[str], found: list[Verdict]) -> None:
+        """Column by column: building a dict per row for pyarrow cost ~25 µs a row, columns ~2."""
         import pyarrow as pa
 
-        self.writer.write_table(pa.Table.from_pylist(records, schema=parquet_schema()))
+        schema = parquet_schema()
+        kinds = [_kinds(v.types) for v in found]
+        probs = np.array([v.type_probs for v in found], dtype=np.float64).reshape(len(found), len(TYPES))
+        columns = [
+            ids,
+            [v.lang for v in found],
+            [v.is_outage for v in found],
+            [v.outage_prob for v in found],
+            [v.types for v in found],
+            [what for what, _ in kinds],
+            [where for _, where in kinds],
+        ]
+        arrays = [pa.array(values, type=schema.field(i).type) for i, values in enumerate(columns)]
+        type_probs = schema.field("type_probs").type
+        arrays.append(
+            pa.StructArray.from_arrays([probs[:, j] for j in range(len(TYPES))], fields=list(type_probs))
+        )
+        self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
 
     def close(self) -> None:
         self.writer.close()
@@ -163,6 +278,8 @@ class Columns:
 def _row_id(fields: dict[str, Any], column: str, line: int) -> str:
     """The row's id as text; the row number when the input has none."""
     value = fields.get(column)
+    if type(value) is str and value:
+        return value
     if value in (None, ""):
         return str(line)
     if isinstance(value, float) and value.is_integer():
@@ -188,35 +305,12 @@ def _checked(
             yield None
 
 
-def output_records(ids: list[str], frame: pd.DataFrame) -> list[dict[str, Any]]:
-    """Output records from `OutageModel.predict_frame` rows, built column-wise."""
-    flags = frame[[f"t_{t}" for t in TYPES]].to_numpy()
-    probs = frame[[f"p_{t}" for t in TYPES]].round(PROB_DECIMALS).to_numpy().tolist()
-    types = [[t for t, flag in zip(TYPES, row_flags, strict=True) if flag] for row_flags in flags.tolist()]
-    return [
-        {
-            "id": post_id,
-            "lang": lang,
-            "is_outage": is_outage,
-            "outage_prob": prob,
-            "types": post_types,
-            **split_kinds(post_types),
-            "type_probs": dict(zip(TYPES, row_probs, strict=True)),
-        }
-        for post_id, lang, is_outage, prob, post_types, row_probs in zip(
-            ids,
-            frame["lang"].tolist(),
-            frame["is_outage"].tolist(),
-            frame["outage_prob"].round(PROB_DECIMALS).tolist(),
-            types,
-            probs,
-            strict=True,
-        )
-    ]
-
-
 def classify_records(
-    model: OutageModel, records: Iterator[RawRecord], writer: RecordWriter, cols: Columns, rejects: RejectSink
+    classifier: FileClassifier,
+    records: Iterator[RawRecord],
+    writer: RecordWriter,
+    cols: Columns,
+    rejects: RejectSink,
 ) -> Iterator[tuple[int, int]]:
     """Classify good records batch by batch into `writer` and quarantine bad ones; yields (read,
     classified) per batch. Shared by `classify_file` and the Dask workers, so both apply the same rules."""
@@ -224,12 +318,12 @@ def classify_records(
         good = [row for row in batch if row is not None]
         if good:
             ids, texts = zip(*good, strict=True)
-            writer.write(output_records(list(ids), model.predict_frame(texts)))
+            writer.write(list(ids), classifier(texts))
         yield len(batch), len(good)
 
 
 def classify_file(
-    model: OutageModel,
+    classifier: FileClassifier,
     path: Path,
     writer: RecordWriter,
     cols: Columns = Columns(),
@@ -243,7 +337,7 @@ def classify_file(
     summary = BatchSummary(str(path))
     rejects = RejectWriter(reject_path_for(path, reject_dir))
     with InputFile(path, stream) as source, closing(rejects):
-        for read, classified in classify_records(model, source.records(), writer, cols, rejects):
+        for read, classified in classify_records(classifier, source.records(), writer, cols, rejects):
             summary.read += read
             summary.classified += classified
             summary.rejected += read - classified
@@ -286,17 +380,25 @@ def count_unclassified(engine: Engine, version: str) -> int:
         return conn.execute(select(func.count()).select_from(joined).where(missing)).scalar_one()
 
 
-def _stored_predictions(model: OutageModel, rows: list[Any]) -> list[dict[str, Any]]:
-    """Predictions rows for stored posts (rows of their source, id, text, service, created_at and lang)."""
+def _stored_predictions(rows: list[Any], found: Predictions, version: str) -> list[dict[str, Any]]:
+    """The predictions table's rows for stored posts (rows of their source, id, text, service, created_at and
+    lang), probabilities unrounded."""
     from miner import store
 
     now = datetime.now(UTC)
-    outputs = model.predict_frame([r.text for r in rows]).to_dict("records")
-    return [store.prediction_row(r, out, model.version, now) for r, out in zip(rows, outputs, strict=True)]
+    out = []
+    for row, lang, probs, flags in zip(
+        rows, found.langs, found.probs.tolist(), found.decisions.tolist(), strict=True
+    ):
+        output = {"lang": lang, "is_outage": flags[0], "outage_prob": probs[0]}
+        output.update(zip(PROB_COLUMNS, probs[1:], strict=True))
+        output.update(zip(TYPE_COLUMNS, flags[1:], strict=True))
+        out.append(store.prediction_row(row, output, version, now))
+    return out
 
 
 def classify_stored(
-    engine: Engine, model: OutageModel, batch_size: int = BATCH_ROWS, on_progress: ProgressFn | None = None
+    engine: Engine, predictor: Predictor, batch_size: int = BATCH_ROWS, on_progress: ProgressFn | None = None
 ) -> int:
     """Predict every stored post this model version has not classified yet; returns how many it did.
 
@@ -307,18 +409,18 @@ def classify_stored(
 
     from miner import store
 
-    joined, missing = _unclassified(model.version)
+    joined, missing = _unclassified(predictor.version)
     p = store.posts
     query = select(p.c.source, p.c.id, p.c.text, p.c.service, p.c.created_at, p.c.lang)
     query = query.select_from(joined).where(missing)
-    total = count_unclassified(engine, model.version) if on_progress is not None else 0
+    total = count_unclassified(engine, predictor.version) if on_progress is not None else 0
     done = 0
     while True:
         with engine.begin() as conn:
             rows = conn.execute(query.limit(batch_size)).all()
             if not rows:
                 return done
-            new = _stored_predictions(model, rows)
+            new = _stored_predictions(rows, predictor.predict([r.text for r in rows]), predictor.version)
             # Another classifier may have written some of these meanwhile: theirs stand, ours are dropped.
             done += store.insert_new(conn, store.predictions, new, ("source", "post_id", "model_version"))
         if on_progress is not None:

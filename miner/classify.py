@@ -1,9 +1,8 @@
 """Outage-report classifier: is a post an outage report, and of which types (see data/labeled/GUIDE.md).
 
 Features are word n-grams over spaCy lemmas plus character n-grams over the normalised text. Both are
-counted by `NgramVectorizer`, which hashes every n-gram of a whole batch at once with numpy (a polynomial
-hash of the code points) and looks the hashes up in the vocabulary's hash table: scikit-learn's analyzers
-run a Python loop per n-gram and cap character n-grams near 5,000 posts/s, this runs at well over 50,000.
+counted by `NgramVectorizer`, which hashes every n-gram of a whole batch at once with numpy (miner.ngrams)
+and looks the hashes up in the vocabulary's hash table.
 
 One linear model per label ("outage" and each type, one-vs-rest) scores the posts. With `nb_weighting`, each
 label's model sees every feature scaled by how strongly its presence leans to one side of that label (the
@@ -12,11 +11,13 @@ prediction costs the same. Its decision values are
 Platt-calibrated and its decision thresholds chosen to maximise F1, both on grouped out-of-fold predictions
 of the training data, so neither probabilities nor thresholds are hand-set. Type models learn from outage
 reports only: they answer "which part is broken", the outage model answers "is anything broken".
+
+This module trains and explains; prediction in bulk runs the fitted arrays through miner.predict, which
+needs neither scikit-learn nor pandas (`OutageModel.predictor`, `miner.predict.load_predictor`).
 """
 
 from __future__ import annotations
 
-import os
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,18 +35,11 @@ from sklearn.pipeline import FeatureUnion
 from sklearn.svm import LinearSVC
 
 from miner.errors import ModelError
-from miner.labels import TYPES
-from miner.lang import detect_langs
+from miner.labels import LABELS, TYPES
 from miner.modelcache import load_cached
-from miner.text import lemmatize, normalize
-
-LABELS: tuple[str, ...] = ("outage", *TYPES)
-"""Columns of every probability matrix: the outage label first, then the types."""
-
-MODELS_DIR = Path(__file__).resolve().parents[1] / "models"
-MODEL_FILE = "model.skops"
-DEFAULT_POINTER = "DEFAULT"  # file in MODELS_DIR naming the shipped version
-MODEL_DIR_ENV = "MINER_MODEL_DIR"
+from miner.modelfile import ALLOWED_TYPES, load_skops, model_file
+from miner.ngrams import count_matrix, spans, tfidf_rows
+from miner.predict import Predictor, prepare_texts
 
 # Candidate decision thresholds: a 0.01 grid is finer than the F1 curve of a few hundred positives can tell
 # apart, and the ends are cut so that one odd fold cannot push a label to "always" or "never".
@@ -55,18 +49,10 @@ PLATT_C = 1e6
 # liblinear's default of 100 iterations stops short of convergence (with a warning) on the weakly
 # regularised plain set-ups (C=30) once the corpus passes ~10k posts; 1,000 converges on all of them.
 LIBLINEAR_MAX_ITER = 1_000
-# Hash of an n-gram: sum of code point * P**i mod 2**64. P odd, so it has an inverse mod 2**64, which turns
-# prefix sums into the hash of any substring; a 64-bit hash makes collisions in a vocabulary negligible.
-_HASH_BASE = 0x100000001B3
-_HASH_INVERSE = pow(_HASH_BASE, -1, 2**64)
-_SPACE = ord(" ")
 # Seeds of repeated inner folds: repeat r shuffles authors with random_state + r * this step.
 REPEAT_SEED_STEP = 100
 # Add-alpha smoothing of the NB log-count ratios: Wang & Manning's 1; 0.25 scored the same on our folds.
 NB_ALPHA = 1.0
-
-# skops refuses to load types it does not know; these are the only ones our model adds, checked by name.
-ALLOWED_TYPES = frozenset({"miner.classify.OutageModel", "miner.classify.NgramVectorizer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,10 +68,8 @@ class Prediction:
 
 def prepare(texts: Sequence[str], langs: Sequence[str] | None = None) -> pd.DataFrame:
     """The text pipeline, once per post: language, normalised text (char n-grams), lemmas (word n-grams)."""
-    texts = list(texts)
-    langs = detect_langs(texts) if langs is None else list(langs)
-    norm = [normalize(text) for text in texts]
-    return pd.DataFrame({"lang": langs, "norm": norm, "lemmas": lemmatize(norm, langs)})
+    langs, norm, lemmas = prepare_texts(list(texts), langs)
+    return pd.DataFrame({"lang": langs, "norm": norm, "lemmas": lemmas})
 
 
 def _as_prepared(X: Any) -> pd.DataFrame:
@@ -95,68 +79,6 @@ def _as_prepared(X: Any) -> pd.DataFrame:
     if isinstance(X, pd.DataFrame):
         return prepare(X["text"].tolist(), X["lang"].tolist() if "lang" in X.columns else None)
     return prepare(X)
-
-
-def _powers(base: int, n: int) -> np.ndarray:
-    """base**0 .. base**(n-1) mod 2**64 (numpy's unsigned arithmetic wraps)."""
-    out = np.full(n, base, dtype=np.uint64)
-    out[:1] = 1
-    return np.cumprod(out)
-
-
-def _char_spans(lengths: np.ndarray, ngram_range: tuple[int, int]) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(start, stop) positions of every substring of n code points inside one text, per n."""
-    text_end = np.repeat(np.cumsum(lengths), lengths)
-    position = np.arange(len(text_end))
-    spans = []
-    for n in range(ngram_range[0], ngram_range[1] + 1):
-        start = position[position + n <= text_end]
-        spans.append((start, start + n))
-    return spans
-
-
-def _word_spans(
-    codes: np.ndarray, doc: np.ndarray, ngram_range: tuple[int, int]
-) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(start, stop) positions of every run of n space-separated tokens inside one text, per n."""
-    space = codes == _SPACE
-    token_start = np.flatnonzero(space[:-1] & ~space[1:]) + 1
-    token_stop = np.flatnonzero(~space[:-1] & space[1:]) + 1
-    token_doc = doc[token_start]
-    spans = []
-    for n in range(ngram_range[0], ngram_range[1] + 1):
-        first = np.flatnonzero(token_doc[: len(token_doc) - n + 1] == token_doc[n - 1 :])
-        spans.append((token_start[first], token_stop[first + n - 1]))
-    return spans
-
-
-def _spans(texts: Sequence[str], analyzer: str, ngram_range: tuple[int, int]) -> tuple[np.ndarray, ...]:
-    """Every n-gram of every text as (row, start, stop, hash) arrays; positions index the concatenation of
-    the texts, each padded with a space on both sides so that word edges are marked.
-
-    "char": all substrings of n code points; "word": runs of n space-separated tokens (lemmas come
-    space-joined).
-    """
-    padded = [f" {text} " for text in texts]
-    lengths = np.fromiter(map(len, padded), dtype=np.int64, count=len(padded))
-    codes = np.frombuffer("".join(padded).encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(
-        np.uint64
-    )
-    prefix = np.zeros(len(codes) + 1, dtype=np.uint64)
-    np.cumsum(codes * _powers(_HASH_BASE, len(codes)), out=prefix[1:])
-    doc = np.repeat(np.arange(len(padded)), lengths)
-    spans = _char_spans(lengths, ngram_range) if analyzer == "char" else _word_spans(codes, doc, ngram_range)
-    start = np.concatenate([s for s, _ in spans])
-    stop = np.concatenate([e for _, e in spans])
-    return doc[start], start, stop, (prefix[stop] - prefix[start]) * _powers(_HASH_INVERSE, len(codes))[start]
-
-
-def _l2_rows(matrix: sp.csr_matrix) -> sp.csr_matrix:
-    """Scale each row to unit length in place (empty rows and empty matrices stay as they are)."""
-    row = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    norms = np.sqrt(np.bincount(row, weights=matrix.data * matrix.data, minlength=matrix.shape[0]))
-    matrix.data /= norms[row].astype(matrix.data.dtype)
-    return matrix
 
 
 class NgramVectorizer(TransformerMixin, BaseEstimator):
@@ -179,7 +101,7 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
     def fit(self, X: Any, y: Any = None) -> NgramVectorizer:
         """Keep n-grams in at least `min_df` posts (the `max_features` most frequent); learn their idf."""
         texts = list(X[self.column])
-        row, _, _, hashes = _spans(texts, self.analyzer, self.ngram_range)
+        row, _, _, hashes = spans(texts, self.analyzer, self.ngram_range)
         unique, column = np.unique(hashes, return_inverse=True)
         present = sp.csc_matrix(
             (np.ones(len(row), dtype=np.float32), (row, column)), (len(texts), len(unique))
@@ -211,16 +133,13 @@ class NgramVectorizer(TransformerMixin, BaseEstimator):
 
     def transform(self, X: Any) -> sp.csr_matrix:
         texts = list(X[self.column])
-        row, _, _, hashes = _spans(texts, self.analyzer, self.ngram_range)
+        row, _, _, hashes = spans(texts, self.analyzer, self.ngram_range)
         column, known = self._columns(hashes)
-        data = np.ones(len(column), dtype=np.float32)
-        counts = sp.csr_matrix((data, (row[known], column)), shape=(len(texts), len(self.vocabulary_)))
-        counts.data = (1 + np.log(counts.data)) * self.idf_[counts.indices]
-        return _l2_rows(counts)
+        return tfidf_rows(count_matrix(row[known], column, len(texts), len(self.idf_)), self.idf_)
 
     def ngrams(self, text: str) -> dict[int, str]:
         """Vocabulary columns of the n-grams of one text, with the n-gram they stand for."""
-        _, start, stop, hashes = _spans([text], self.analyzer, self.ngram_range)
+        _, start, stop, hashes = spans([text], self.analyzer, self.ngram_range)
         column, known = self._columns(hashes)
         padded = f" {text} "
         return {int(c): padded[s:e] for c, s, e in zip(column, start[known], stop[known], strict=True)}
@@ -234,20 +153,6 @@ def label_matrix(types: Sequence[Sequence[str]]) -> np.ndarray:
             Y[i, LABELS.index(label)] = True
     Y[:, 0] = Y[:, 1:].any(axis=1)
     return Y
-
-
-def decide(probs: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
-    """Boolean decisions for a posts x LABELS probability matrix.
-
-    Types count only for outage reports; an outage report whose types all stay under their thresholds
-    gets its most probable type, since every report is about something.
-    """
-    decisions = probs >= thresholds
-    types = decisions[:, 1:]
-    untyped = np.flatnonzero(decisions[:, 0] & ~types.any(axis=1))
-    types[untyped, probs[untyped, 1:].argmax(axis=1)] = True
-    types &= decisions[:, [0]]
-    return decisions
 
 
 def _f1_per_threshold(probs: np.ndarray, truth: np.ndarray, gate: np.ndarray) -> np.ndarray:
@@ -399,6 +304,7 @@ class OutageModel(BaseEstimator):
         self.thresholds_ = choose_thresholds(self._calibrated(oof), pooled)
         self.features_, coef, self.intercept_ = self._fit_linear(data, Y)
         self.coef_ = coef.astype(np.float32)
+        self._predictor = None
         return self
 
     def _calibrated(self, decisions: np.ndarray) -> np.ndarray:
@@ -409,12 +315,23 @@ class OutageModel(BaseEstimator):
         data = _as_prepared(X)
         return self._calibrated(self.features_.transform(data) @ self.coef_.T + self.intercept_)
 
+    def predictor(self) -> Predictor:
+        """The fitted model as a miner.predict.Predictor, built once: the prediction path of the CLI."""
+        if getattr(self, "_predictor", None) is None:
+            self._predictor = Predictor.from_model(self)
+        return self._predictor
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A saved model holds its fitted arrays, not the predictor built from them."""
+        state = super().__getstate__()
+        state.pop("_predictor", None)
+        return state
+
     def predict_frame(self, texts: Sequence[str], langs: Sequence[str] | None = None) -> pd.DataFrame:
         """Vectorised predictions: lang, is_outage, outage_prob, p_<type> and t_<type> columns."""
-        data = prepare(texts, langs)
-        probs = self.predict_proba(data)
-        decisions = decide(probs, self.thresholds_)
-        frame = pd.DataFrame({"lang": data["lang"], "is_outage": decisions[:, 0], "outage_prob": probs[:, 0]})
+        found = self.predictor().predict(texts, langs)
+        probs, decisions = found.probs, found.decisions
+        frame = pd.DataFrame({"lang": found.langs, "is_outage": decisions[:, 0], "outage_prob": probs[:, 0]})
         for j, label in enumerate(TYPES, start=1):
             frame[f"p_{label}"] = probs[:, j]
         for j, label in enumerate(TYPES, start=1):
@@ -456,54 +373,13 @@ def prediction_from_row(row: dict[str, Any]) -> Prediction:
     )
 
 
-def model_file(path: str | Path | None = None) -> Path:
-    """The model file to use: `path` (a version folder or its file), else $MINER_MODEL_DIR, else the
-    version named in models/DEFAULT."""
-    chosen = path or os.environ.get(MODEL_DIR_ENV)
-    if chosen:
-        folder = Path(chosen)
-    else:
-        pointer = MODELS_DIR / DEFAULT_POINTER
-        if not pointer.is_file():
-            raise ModelError(
-                f"no default model ({pointer} is missing): run `miner train` or pass --model DIR"
-            )
-        folder = MODELS_DIR / pointer.read_text(encoding="utf-8").strip()
-    file = folder / MODEL_FILE if folder.is_dir() else folder
-    if not file.is_file():
-        raise ModelError(f"{file}: no such model file")
-    return file
-
-
-def _first_line(exc: Exception) -> str:
-    lines = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {lines[0] if lines else ''}"
-
-
 def load_model(path: str | Path | None = None) -> OutageModel:
     """Load a model from a skops file, refusing anything but our own types on top of skops' safe ones; later
     loads of the same file are rebuilt from the disk cache, without importing skops (miner.modelcache)."""
     file = model_file(path)
-    model = load_cached(file, lambda: _load_skops(file), ALLOWED_TYPES)
+    model = load_cached(file, lambda: load_skops(file), ALLOWED_TYPES)
     if not isinstance(model, OutageModel):
         raise ModelError(f"{file}: holds a {type(model).__name__}, not an OutageModel")
-    return model
-
-
-def _load_skops(file: Path) -> Any:
-    """The object in a skops file, if it holds only skops' safe types and ALLOWED_TYPES."""
-    import skops.io as sio  # ~0.6 s to import: only when a model file is not in the cache yet
-
-    try:
-        untrusted = sio.get_untrusted_types(file=file)
-        unexpected = sorted(set(untrusted) - ALLOWED_TYPES)
-        if unexpected:
-            raise ModelError(f"{file}: refusing to load unexpected types: {', '.join(unexpected)}")
-        model = sio.load(file, trusted=untrusted)
-    except ModelError:
-        raise
-    except Exception as exc:  # a bad file makes zipfile, json or skops raise many unrelated types
-        raise ModelError(f"{file}: not a valid skops model file ({_first_line(exc)})") from exc
     return model
 
 

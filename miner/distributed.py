@@ -1,18 +1,21 @@
-"""Classify JSONL and Parquet files on a Dask `distributed` cluster, row for row as `classify_file` does.
+"""Classify JSONL, CSV and Parquet files on a Dask `distributed` cluster, row for row as `classify_file` does.
 
-The client reads each input once and cuts it into partitions: whole lines of JSONL (gzip allowed) as raw
-bytes, or Parquet record batches, each with the number of its first row, so line numbers in reject files
-match the single-process path. Workers parse, validate and classify a partition with the same code as
-`miner.batch` and write it to OUT_DIR/part-NNNNN.parquet, numbered in input order; they send their rejects
-back and the client writes them to `<input>.rejected.jsonl`, in input order too.
+The client reads each input once and cuts it into partitions, each numbered as in the input so that line
+numbers in reject files match the single-process path: whole lines of JSONL (gzip allowed) as raw bytes,
+Parquet record batches, or rows of CSV (gzip allowed) parsed by the single-process reader. A CSV file is not
+cut at byte offsets, as dask.dataframe.read_csv's `blocksize` does: a quoted field may span lines, and a cut
+inside one breaks two rows (with `blocksize=None` it reads a whole file on one worker, in memory); the
+client's streaming reader knows where each row ends, at ~2 µs a row. Workers parse, validate and classify a
+partition with the same code as `miner.batch` and write it to OUT_DIR/part-NNNNN.parquet, numbered in input
+order; they send their rejects back and the client writes them to `<input>.rejected.jsonl`, in input order
+too.
 
 Each worker loads the model once: a worker plugin named after the model file's path and content hash loads
 it (and warms up the text pipelines) when registered, or when a worker joins later, and is registered
 idempotently, so another run with the same model on a long-lived cluster reuses it. The model never travels
 in the task graph: workers read it from its path, which must be reachable from them, like OUT_DIR.
 
-CSV (a quoted field may span lines) and whole-document JSON cannot be cut without parsing them on the
-client, so they stay with the single-process engine.
+A whole-document JSON file cannot be cut without parsing it whole: it stays with the single-process engine.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import hashlib
 import io
 import logging
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
@@ -34,15 +37,19 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin, get_worker
 
-from miner.batch import BatchSummary, Columns, classify_records, open_writer
-from miner.classify import OutageModel, load_model, model_file
+from miner.batch import BatchSummary, Columns, FileClassifier, classify_records, open_writer
 from miner.errors import BadInput, MinerError, ModelError
+from miner.modelfile import model_file
+from miner.predict import load_predictor
 from miner.sources.files import (
+    READ_ERRORS,
     ProgressFn,
     RawRecord,
+    batched,
     check_inputs,
     detect_format,
     open_binary,
+    read_csv,
     read_jsonl,
 )
 from miner.sources.rejects import RejectWriter, reject_path_for
@@ -50,20 +57,25 @@ from miner.sources.rejects import RejectWriter, reject_path_for
 # A local cluster when no scheduler is given: one single-threaded worker process per core of a typical
 # laptop; processes, because tokenising and n-gram hashing hold the GIL.
 LOCAL_WORKERS = 2
-# Rows per task: five model batches amortise the per-task overhead (a few ms), keep the data shipped to a
-# worker at a few MB, and give each worker several partitions of a big file, so they finish together.
-DEFAULT_PARTITION_ROWS = 10_000
+# Rows per task: enough to amortise the per-task overhead (a few ms), few enough that a big file gives each
+# worker many partitions, so they finish together (with 10,000, 100,000 distinct posts left one worker idle
+# ~0.6 s of ~6 at the end), and the data shipped to a worker stays at a few MB.
+DEFAULT_PARTITION_ROWS = 5_000
 # Partitions submitted ahead per worker thread: one running, one waiting, so workers never wait for the
 # client and the client never holds more than that many partitions in memory.
 IN_FLIGHT_PER_THREAD = 2
 # A scheduler answers in milliseconds: waiting longer only delays the error for a mistyped address.
 CONNECT_TIMEOUT_S = 10
-# Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536, which also freezes glibc's mmap threshold:
-# each batch's large numpy arrays are then mapped and page-faulted afresh, for ~35% more CPU per post
-# (bench/README.md). Workers that live for one command do not need the trimming.
-KEEP_GLIBC_MALLOC = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+# Settings of the local cluster's workers. Dask's nannies start workers with MALLOC_TRIM_THRESHOLD_=65536,
+# which also freezes glibc's mmap threshold: each batch's large numpy arrays are then mapped and page-faulted
+# afresh, for ~35% more CPU per post (bench/README.md). And each worker samples its task thread's stack every
+# 10 ms for Dask's profiler, ~3% of the CPU of a classification, for a dashboard a command line never shows.
+# Workers that live for one command need neither.
+LOCAL_WORKER_CONFIG = {
+    "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+    "distributed.worker.profile.enabled": False,
+}
 PART_NAME = "part-{:05d}.parquet"
-DASK_FORMATS = ("jsonl", "parquet")
 # Texts that load the spaCy pipelines, lemma tables and language model on a worker before its first task.
 WARM_UP = ("la box ne marche plus", "is spotify down?")
 
@@ -113,7 +125,17 @@ class ParquetPart:
             yield RawRecord(line, fields=row)
 
 
-Partition = JsonlPart | ParquetPart
+@dataclass(frozen=True, slots=True)
+class CsvPart:
+    """CSV rows the client parsed with the single-process reader: fields, line numbers, unreadable rows."""
+
+    rows: list[RawRecord]
+
+    def records(self) -> Iterator[RawRecord]:
+        return iter(self.rows)
+
+
+Partition = JsonlPart | ParquetPart | CsvPart
 
 
 def _jsonl_parts(path: Path, rows: int) -> Iterator[JsonlPart]:
@@ -125,6 +147,16 @@ def _jsonl_parts(path: Path, rows: int) -> Iterator[JsonlPart]:
                 yield JsonlPart(first, b"".join(lines))
                 first += len(lines)
         except (OSError, EOFError) as exc:  # a truncated or corrupt gzip stream
+            raise BadInput(f"{path}: read failed ({exc})") from exc
+
+
+def _csv_parts(path: Path, rows: int) -> Iterator[CsvPart]:
+    """`rows` parsed rows at a time, read as a stream (see the module docstring)."""
+    with open_binary(path) as handle:
+        try:
+            for batch in batched(read_csv(handle), rows):
+                yield CsvPart(batch)
+        except READ_ERRORS as exc:  # a truncated or corrupt gzip stream
             raise BadInput(f"{path}: read failed ({exc})") from exc
 
 
@@ -143,9 +175,15 @@ def _parquet_parts(path: Path, rows: int) -> Iterator[ParquetPart]:
 def _partitions(inputs: list[Path], rows: int) -> Iterator[tuple[int, Partition]]:
     """(input index, partition) for every partition of every input, in input order."""
     for index, path in enumerate(inputs):
-        parts = _parquet_parts if detect_format(path) == "parquet" else _jsonl_parts
-        for part in parts(path, rows):
+        for part in PARTITIONERS[detect_format(path)](path, rows):
             yield index, part
+
+
+PARTITIONERS: dict[str, Callable[[Path, int], Iterator[Partition]]] = {
+    "jsonl": _jsonl_parts,
+    "csv": _csv_parts,
+    "parquet": _parquet_parts,
+}
 
 
 # ---- on the workers ----------------------------------------------------------------------------------------
@@ -159,7 +197,7 @@ class ModelPlugin(WorkerPlugin):
     def __init__(self, path: str, name: str) -> None:
         self.path = path
         self.name = name
-        self.model: OutageModel | None = None
+        self.classifier: FileClassifier | None = None
 
     @classmethod
     def for_model(cls, model_dir: Path | None) -> ModelPlugin:
@@ -170,13 +208,14 @@ class ModelPlugin(WorkerPlugin):
         return cls(str(file), f"miner-model:{file}:{digest}")
 
     async def setup(self, worker: Worker) -> None:
-        self.model = await asyncio.to_thread(_load_warm, self.path)
+        self.classifier = await asyncio.to_thread(_load_warm, self.path)
 
 
-def _load_warm(path: str) -> OutageModel:
-    model = load_model(path)
-    model.predict_frame(list(WARM_UP))
-    return model
+def _load_warm(path: str) -> FileClassifier:
+    """The worker's classifier: the predictor and a memo of verdicts kept across its partitions."""
+    predictor = load_predictor(path)
+    predictor.predict(list(WARM_UP))
+    return FileClassifier(predictor)
 
 
 class RejectLog:
@@ -198,12 +237,12 @@ class PartResult:
     rejects: list[RejectEntry]
 
 
-def _worker_model(plugin_name: str) -> OutageModel:
+def _worker_classifier(plugin_name: str) -> FileClassifier:
     worker = get_worker()
     plugin = worker.plugins.get(plugin_name)
-    if not isinstance(plugin, ModelPlugin) or plugin.model is None:
+    if not isinstance(plugin, ModelPlugin) or plugin.classifier is None:
         raise ModelError(f"the model failed to load on worker {worker.address}: see its log, then restart it")
-    return plugin.model
+    return plugin.classifier
 
 
 def classify_partition(part: Partition, out_path: Path, cols: Columns, plugin_name: str) -> PartResult:
@@ -211,7 +250,8 @@ def classify_partition(part: Partition, out_path: Path, cols: Columns, plugin_na
     rejects = RejectLog()
     writer = open_writer(out_path)
     try:
-        counts = list(classify_records(_worker_model(plugin_name), part.records(), writer, cols, rejects))
+        classifier = _worker_classifier(plugin_name)
+        counts = list(classify_records(classifier, part.records(), writer, cols, rejects))
     finally:
         writer.close()
     return PartResult(sum(n for n, _ in counts), sum(n for _, n in counts), rejects.entries)
@@ -222,7 +262,7 @@ def classify_partition(part: Partition, out_path: Path, cols: Columns, plugin_na
 
 def local_cluster() -> LocalCluster:
     """The cluster used when no scheduler is given: LOCAL_WORKERS single-threaded processes on loopback."""
-    with dask.config.set(KEEP_GLIBC_MALLOC):
+    with dask.config.set(LOCAL_WORKER_CONFIG):
         return LocalCluster(
             n_workers=LOCAL_WORKERS,
             threads_per_worker=1,
@@ -259,10 +299,10 @@ def check_dask_inputs(inputs: list[Path]) -> None:
     check_inputs(inputs)
     for path in inputs:
         fmt = "stdin" if str(path) == "-" else detect_format(path)
-        if fmt not in DASK_FORMATS:
+        if fmt not in PARTITIONERS:
             raise BadInput(
-                f"{path}: --engine dask reads JSONL (gzip allowed) and Parquet files, not {fmt}; "
-                "use the default engine, or convert it to JSONL or Parquet"
+                f"{path}: --engine dask reads JSONL, CSV (gzip allowed) and Parquet files, not {fmt}; "
+                "use the default engine, or convert it to JSONL"
             )
 
 

@@ -197,7 +197,7 @@ def classified_store(path: Path, db_url: str, model: OutageModel, service: str =
 
     engine = store.connect(db_url)
     import_file(engine, path, ColumnMap(source="x", service=service))
-    classify_stored(engine, model)
+    classify_stored(engine, model.predictor())
     return engine
 
 

@@ -8,6 +8,9 @@ from pathlib import Path
 TYPES: tuple[str, ...] = ("posting", "dm", "app", "website", "login", "feed", "connectivity", "other")
 """Outage types, multi-label; a post with none of them is not an outage report."""
 
+LABELS: tuple[str, ...] = ("outage", *TYPES)
+"""Columns of every probability matrix: the outage label first, then the types."""
+
 WHAT: tuple[str, ...] = ("posting", "dm", "login", "feed", "connectivity", "other")
 """Types of the "what fails" kind: the function that is broken."""
 

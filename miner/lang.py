@@ -22,7 +22,7 @@ import py3langid
 import scipy.sparse as sp
 from py3langid.langid import MODEL_FILE, LanguageIdentifier, visit_counts
 
-from miner.cache import load_or_build
+from miner.cache import load_or_build, pack_array, unpack_array
 
 FR, EN, OTHER = "fr", "en", "other"
 # Languages other than fr/en seen in the Spotify/Free streams (Spanish, Portuguese, Italian, German, Dutch,
@@ -96,13 +96,8 @@ class _Model:
 def _model() -> _Model:
     """The model, once per process, from the disk cache (miner.cache): decompressing py3langid's xz file
     takes ~0.7 s, reading the arrays we keep of it a few milliseconds."""
-    arrays = {
-        name: np.frombuffer(data, dtype=dtype).reshape(shape)
-        for name, (dtype, shape, data) in load_or_build(
-            "langid", _model_arrays, (py3langid.__version__,), Path(__file__)
-        ).items()
-    }
-    return _Model(**arrays)
+    entry = load_or_build("langid", _model_arrays, (py3langid.__version__,), Path(__file__))
+    return _Model(**{name: unpack_array(packed) for name, packed in entry.items()})
 
 
 @lru_cache(maxsize=1)
@@ -123,7 +118,7 @@ def _model_arrays() -> dict[str, tuple[str, tuple[int, ...], bytes]]:
         "weights": np.asarray(ident.nb_ptc[:, cols], dtype=np.float32),
         "bias": np.asarray(ident.nb_pc[cols], dtype=np.float32),
     }
-    return {name: (values.dtype.str, values.shape, values.tobytes()) for name, values in arrays.items()}
+    return {name: pack_array(values) for name, values in arrays.items()}
 
 
 def _clean(text: str) -> str:

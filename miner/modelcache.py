@@ -21,7 +21,7 @@ import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator
 
-from miner.cache import load_or_build
+from miner.cache import load_or_build, pack_array, unpack_array
 
 T = TypeVar("T")
 # Tags of the encoded values that are not plain marshal data.
@@ -59,7 +59,7 @@ def encode(value: Any) -> Any:
     if value is None or isinstance(value, bool | int | float | str):
         return value
     if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":
-        return (ARRAY, value.dtype.str, value.shape, np.ascontiguousarray(value).tobytes())
+        return (ARRAY, *pack_array(value))
     if isinstance(value, BaseEstimator):
         cls = type(value)
         return (ESTIMATOR, f"{cls.__module__}.{cls.__qualname__}", encode(value.__getstate__()))
@@ -83,8 +83,7 @@ def decode(value: Any, allowed: Collection[str]) -> Any:
     if value[0] == TUPLE:
         return tuple(decode(item, allowed) for item in value[1])
     if value[0] == ARRAY:
-        _, dtype, shape, data = value
-        return np.frombuffer(data, dtype=dtype).reshape(shape).copy()  # writable, as skops gives it
+        return unpack_array(value[1:], writable=True)  # as skops gives it
     _, name, state = value
     cls = _estimator_class(name, allowed)
     estimator = cls.__new__(cls)

@@ -2,10 +2,11 @@
 
 normalize() turns a raw post into clean lower-case text: markers for URLs and handles, split hashtags,
 spaced emoji, squeezed letter runs, unescaped HTML entities, and the Free export's literal "n" line breaks
-repaired where that is safe. lemmatize() tokenises with spaCy's French and English tokenizers
-(miner.tokenizer; no statistical model) and maps each token through the spacy-lookups-data lookup table: one
-space-joined string of lemmas per post. The tables and the word lists derived from them are built once, then
-read from the disk cache (miner.cache).
+repaired where that is safe. lemmatize() tokenises with spaCy's French and English tokenizer rules (no
+statistical model; its algorithm runs in miner.tokenizer, without importing spaCy) and maps each token through
+the spacy-lookups-data lookup table: one space-joined string of lemmas per post. The rules, the lemma tables
+and the known words are taken from spaCy once, then read from the disk cache (miner.tokenizer,
+miner.lexicon).
 """
 
 from __future__ import annotations
@@ -15,11 +16,9 @@ import re
 import unicodedata
 from collections.abc import Iterable
 from functools import lru_cache
-from pathlib import Path
-from typing import Any
 
-from miner.cache import load_or_build
-from miner.tokenizer import tokenizer
+from miner.lexicon import is_known, lemma, unaccented_lemma
+from miner.tokenizer import chunk_tokenizer
 
 FR, EN = "fr", "en"
 # Characters of a post that are processed. Posts are tweets (<= 280) or Free exports (<= ~500); a huge paste
@@ -33,8 +32,6 @@ USER_TOKEN = "user"
 RETWEET_TOKEN = "rt"
 # Punctuation tokens worth a feature ("is it down?", "toujours rien !"); other punctuation is dropped.
 KEPT_PUNCTUATION = frozenset("?!")
-# Posts per spaCy batch: large enough to amortise the per-batch overhead, small enough to keep memory flat.
-BATCH_SIZE = 1_000
 # Lower-case hashtags that glue a service name to an outage word ("#instagramdown", "#pannefree") are split;
 # any other all-lower-case hashtag stays one word, since splitting it blindly breaks words ("#freedom").
 SERVICES = (
@@ -143,8 +140,7 @@ def _squeeze(match: re.Match[str]) -> str:
     "nooooon" gives "noon", an English word: normalize() cannot know the post is French."""
     double = _LETTER_RUN.sub(r"\1\1", match.group(0))
     single = _LETTER_RUN.sub(r"\1", match.group(0))
-    vocabulary = _vocabulary()
-    return single if single in vocabulary and double not in vocabulary else double
+    return single if is_known(single) and not is_known(double) else double
 
 
 def _repair_free_newlines(text: str) -> str:
@@ -158,13 +154,12 @@ def _repair_free_newlines(text: str) -> str:
     Elsewhere these would misfire: the vocabulary lacks words like "uninstalled", "screenshot" or "nah", and a
     name made of two known words ("fontenailles") can be split wrongly anyway. Unknown words stay glued.
     """
-    vocabulary = _vocabulary()
     exported = _exported(text)
     repair = _repair_word if exported else _split_blank_line
     suspect = "n" if exported else "nn"
     chunks = []
     for chunk in text.split():
-        if suspect in chunk and chunk not in vocabulary:
+        if suspect in chunk and not is_known(chunk):
             if not exported:
                 chunk = _WORD.sub(repair, chunk)
             elif chunk.strip("n"):
@@ -231,70 +226,10 @@ def _split_newline(word: str, min_run: int, shortest: int) -> str | None:
 
 def _known(word: str) -> bool:
     """A French or English word, elided forms included ("j'ai", "qu'il")."""
-    vocabulary = _vocabulary()
-    if word in vocabulary:
+    if is_known(word):
         return True
     elided = _ELIDED.fullmatch(word)
-    return elided is not None and elided.group(1) in vocabulary
-
-
-@lru_cache(maxsize=2)
-def _lexicon(lang: str) -> dict[str, Any]:
-    """Every word spaCy and spacy-lookups-data know for `lang` -> its lemma: the lookup table's lemma for its
-    forms (French lists lemmas: the first, as spaCy), itself for lemmas and stop words; and (French) the
-    lemmas of accent-less spellings."""
-    return load_or_build(f"lexicon-{lang}", lambda: _build_lexicon(lang), _versions(), Path(__file__))
-
-
-def _versions() -> tuple[str, ...]:
-    """What the lexicon is derived from, for its cache key."""
-    import spacy
-    import spacy_lookups_data
-
-    return spacy.__version__, spacy_lookups_data.__version__
-
-
-def _build_lexicon(lang: str) -> dict[str, Any]:
-    """Read spacy-lookups-data's tables for `lang` (a few seconds for French); see _lexicon."""
-    import spacy
-    from spacy.util import load_language_data, registry
-
-    tables = registry.lookups.get(lang)
-    data = load_language_data(tables["lemma_lookup"])
-    table = {form: lemma if isinstance(lemma, str) else lemma[0] for form, lemma in data.items()}
-    forms = {word: word for word in spacy.blank(lang).Defaults.stop_words}
-    for lemmas in load_language_data(tables["lemma_index"]).values():
-        forms.update((lemma, lemma) for lemma in lemmas)
-    forms.update((lemma, lemma) for lemma in table.values())
-    forms.update(table)
-    return {"forms": forms, "unaccented": _unaccented_lemmas(forms) if lang == FR else {}}
-
-
-@lru_cache(maxsize=1)
-def _vocabulary() -> frozenset[str]:
-    """Known French and English words; single letters (bar "a", "à", "y") are left out: they prove nothing."""
-    return load_or_build("vocabulary", _build_vocabulary, _versions(), Path(__file__))
-
-
-def _build_vocabulary() -> frozenset[str]:
-    words = _lexicon(FR)["forms"].keys() | _lexicon(EN)["forms"].keys()
-    return frozenset(word.lower() for word in words if len(word) > 1 or word in "aày")
-
-
-def _unaccented_lemmas(forms: dict[str, str]) -> dict[str, str]:
-    """Lemma of an accent-less spelling ("probleme" -> "problème") when a single lemma folds to it."""
-    lemmas: dict[str, set[str]] = {}
-    for form, lemma in forms.items():
-        folded = _fold_accents(form)
-        if folded != form:
-            lemmas.setdefault(folded, set()).add(lemma)
-    return {folded: next(iter(found)) for folded, found in lemmas.items() if len(found) == 1}
-
-
-def _fold_accents(word: str) -> str:
-    """ "problème" -> "probleme", "ça" -> "ca"."""
-    decomposed = unicodedata.normalize("NFD", word)
-    return "".join(char for char in decomposed if not unicodedata.combining(char))
+    return elided is not None and is_known(elided.group(1))
 
 
 class _Lemmatizer:
@@ -302,38 +237,39 @@ class _Lemmatizer:
 
     spaCy's tokenizer splits on whitespace first and then treats each chunk on its own (its cache is keyed the
     same way), so tokenising the unseen chunks alone gives exactly the tokens of the whole post, while a post
-    whose chunks are all known costs a few dict lookups instead of ~20 µs of tokenizer and Doc objects.
+    whose chunks are all known costs a few dict lookups. Unseen chunks go through spaCy's algorithm in
+    Python (miner.tokenizer.ChunkTokenizer), without spaCy's Doc objects.
     """
 
     def __init__(self, lang: str) -> None:
-        self.tokenizer = tokenizer(lang)
-        lexicon = _lexicon(lang)
-        self.forms, self.unaccented = lexicon["forms"], lexicon["unaccented"]
+        self.lang = lang
+        self.chunks = chunk_tokenizer(lang)
         self.memo: dict[str, str] = {}
 
     def lemmatize(self, texts: list[str]) -> list[str]:
-        """Space-joined lemmas per post; unseen chunks go through nlp.pipe in batches."""
+        """Space-joined lemmas per post."""
         if len(self.memo) > CHUNK_MEMO_SIZE:
             self.memo.clear()
         chunked = [text[:MAX_NORMALIZED_CHARS].split() for text in texts]
         unseen = list({chunk: None for chunks in chunked for chunk in chunks if chunk not in self.memo})
         # lemma() reads the lookup table as spaCy's lookup lemmatizer would, plus norms and accent repair.
-        docs = self.tokenizer.pipe(unseen, batch_size=BATCH_SIZE)
-        for chunk, doc in zip(unseen, docs, strict=True):
-            self.memo[chunk] = " ".join(filter(None, (self.lemma(token.norm_) for token in doc)))
+        for chunk in unseen:
+            tokens = self.chunks.tokens(chunk)
+            self.memo[chunk] = " ".join(filter(None, (self.lemma(norm) for _, norm in tokens)))
         memo = self.memo
         return [" ".join(filter(None, [memo[chunk] for chunk in chunks])) for chunks in chunked]
 
     def lemma(self, norm: str) -> str:
         """Lemma of a token's norm ("n't" -> "not", "ca" -> "can"); "" for punctuation a model cannot use."""
-        lemma = self.forms.get(norm)
-        if lemma is not None:
-            return lemma
+        known = lemma(self.lang, norm)
+        if known is not None:
+            return known
         if norm in KEPT_PUNCTUATION:
             return norm
         if all(unicodedata.category(char)[0] in "PZ" for char in norm):
             return ""
-        return self.unaccented.get(norm, norm)
+        found = unaccented_lemma(norm) if self.lang == FR else None
+        return norm if found is None else found
 
 
 @lru_cache(maxsize=2)

@@ -22,21 +22,13 @@ import numpy as np
 import pandas as pd
 from sklearn.model_selection import StratifiedGroupKFold
 
-from miner.classify import (
-    DEFAULT_POINTER,
-    LABELS,
-    MODEL_FILE,
-    MODELS_DIR,
-    OutageModel,
-    decide,
-    label_matrix,
-    prepare,
-    save_model,
-)
+from miner.classify import OutageModel, label_matrix, prepare, save_model
 from miner.errors import BadInput
 from miner.evaluate import evaluate_day
 from miner.feedback import for_training
-from miner.labels import CORPUS_DIR, KIND_TITLES, KINDS, LANGS, TYPES
+from miner.labels import CORPUS_DIR, KIND_TITLES, KINDS, LABELS, LANGS, TYPES
+from miner.modelfile import DEFAULT_POINTER, MODEL_FILE, MODELS_DIR
+from miner.predict import decide
 
 CORPUS_FILE = "corpus.jsonl"
 CORRECTIONS_GLOB = "corrections_*.jsonl"  # second readings and guide revisions applied by build_corpus.py

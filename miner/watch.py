@@ -19,12 +19,12 @@ from sqlalchemy import Engine, and_, select
 from miner import store
 from miner.alerts import Event, alert_payload
 from miner.batch import classify_stored
-from miner.classify import OutageModel
 from miner.collect.jetstream import Jetstream
 from miner.collect.run import build_collectors, collect_queries
 from miner.detect import DetectConfig, Incident
 from miner.errors import MinerError
 from miner.incidents import latest_model_version, service_configs, update_incidents
+from miner.predict import Predictor
 from miner.services import JETSTREAM, Catalog, build_queries
 
 log = logging.getLogger(__name__)
@@ -127,7 +127,7 @@ def send_alerts(
 
 def run_cycle(
     engine: Engine,
-    model: OutageModel,
+    predictor: Predictor,
     catalog: Catalog,
     *,
     sources: list[str],
@@ -148,7 +148,7 @@ def run_cycle(
     collect_sources(engine, catalog, sources, env, report)
     if stream is not None:
         report.collected[JETSTREAM] = stream.take_new()
-    report.classified = classify_stored(engine, model)
+    report.classified = classify_stored(engine, predictor)
     excluded = {key for s in catalog.services for key in s.official_keys()}
     try:
         found = update_incidents(

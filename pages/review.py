@@ -19,7 +19,7 @@ import streamlit as st
 from sqlalchemy import Engine
 
 from miner import store
-from miner.classify import MODELS_DIR, OutageModel, load_model
+from miner.classify import OutageModel, load_model
 from miner.dashboard import queries
 from miner.dashboard.quotes import escape_markdown
 from miner.dashboard.summary import INCIDENT_BIN, incident_label, local_time
@@ -43,6 +43,7 @@ from miner.feedback import (
     thresholds_of,
 )
 from miner.labels import LANGS, TYPES
+from miner.modelfile import MODELS_DIR
 
 GUIDE = Path(__file__).resolve().parents[1] / "data" / "labeled" / "GUIDE.md"
 ALL = queries.ALL

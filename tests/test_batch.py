@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+import copy
 import gzip
 import io
 import json
+from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pytest
 from sqlalchemy import Engine, func, select
 
-from miner import store
-from miner.batch import BATCH_ROWS, Columns, JsonlWriter, classify_file, classify_stored, count_unclassified
-from miner.classify import OutageModel
-from miner.labels import TYPES
+from miner import batch, store
+from miner.batch import (
+    BATCH_ROWS,
+    PROB_DECIMALS,
+    Columns,
+    FileClassifier,
+    JsonlWriter,
+    classify_file,
+    classify_stored,
+    count_unclassified,
+)
+from miner.classify import OutageModel, prepare
+from miner.labels import TYPES, split_kinds
 from miner.post import Post
+from miner.predict import Predictions, Predictor, decide
 from tests.test_classify import fit_small, small_corpus
 
 TEXTS = [
@@ -30,19 +43,24 @@ def model() -> OutageModel:
     return fit_small(small_corpus(posts=300))
 
 
-def _classify_lines(model: OutageModel, path: Path, **kwargs: object) -> list[dict]:
+@pytest.fixture(scope="module")
+def predictor(model: OutageModel) -> Predictor:
+    return model.predictor()
+
+
+def _classify_lines(predictor: Predictor, path: Path, **kwargs: object) -> list[dict]:
     out = io.StringIO()
-    summary = classify_file(model, path, JsonlWriter(out), **kwargs)
+    summary = classify_file(FileClassifier(predictor), path, JsonlWriter(out), **kwargs)
     assert summary.classified == len(out.getvalue().splitlines())
     return [json.loads(line) for line in out.getvalue().splitlines()]
 
 
-def test_records_follow_input_order_across_batches(model: OutageModel, tmp_path: Path) -> None:
+def test_records_follow_input_order_across_batches(predictor: Predictor, tmp_path: Path) -> None:
     rows = [{"id": f"p{i}", "text": TEXTS[i % 3]} for i in range(BATCH_ROWS + 5)]
     path = tmp_path / "posts.jsonl.gz"
     with gzip.open(path, "wt", encoding="utf-8") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in rows)
-    records = _classify_lines(model, path)
+    records = _classify_lines(predictor, path)
     assert [r["id"] for r in records] == [r["id"] for r in rows]
     first = records[0]
     assert list(first) == ["id", "lang", "is_outage", "outage_prob", "types", "what", "where", "type_probs"]
@@ -62,7 +80,7 @@ BAD_LINES = [
 ]
 
 
-def test_bad_rows_are_quarantined_and_the_rest_classified(model: OutageModel, tmp_path: Path) -> None:
+def test_bad_rows_are_quarantined_and_the_rest_classified(predictor: Predictor, tmp_path: Path) -> None:
     lines = [
         json.dumps({"id": "good1", "text": TEXTS[0]}).encode(),
         *BAD_LINES,
@@ -70,7 +88,7 @@ def test_bad_rows_are_quarantined_and_the_rest_classified(model: OutageModel, tm
     ]
     path = tmp_path / "posts.jsonl"
     path.write_bytes(b"\n".join(lines) + b"\n")
-    records = _classify_lines(model, path)
+    records = _classify_lines(predictor, path)
     assert [r["id"] for r in records] == ["good1", "good2"]
     rejects = [
         json.loads(line) for line in (tmp_path / "posts.jsonl.rejected.jsonl").read_text().splitlines()
@@ -85,11 +103,11 @@ def test_bad_rows_are_quarantined_and_the_rest_classified(model: OutageModel, tm
     assert reasons[7] == "id must be a string or integer, got dict"
 
 
-def test_rows_without_an_id_get_their_row_number(model: OutageModel, tmp_path: Path) -> None:
+def test_rows_without_an_id_get_their_row_number(predictor: Predictor, tmp_path: Path) -> None:
     path = tmp_path / "posts.csv"
     path.write_text("body\n" + "\n".join(f'"{t}"' for t in TEXTS) + "\n", encoding="utf-8")
 
-    records = _classify_lines(model, path, cols=Columns(text="body"))
+    records = _classify_lines(predictor, path, cols=Columns(text="body"))
     assert [r["id"] for r in records] == ["2", "3", "4"]  # CSV line numbers, after the header
     assert not (tmp_path / "posts.csv.rejected.jsonl").exists()
 
@@ -103,28 +121,26 @@ def _stored(engine: Engine) -> int:
         return conn.execute(select(func.count()).select_from(store.predictions)).scalar_one()
 
 
-def test_stored_posts_are_classified_once_per_model_version(model: OutageModel, engine: Engine) -> None:
+def test_stored_posts_are_classified_once_per_model_version(predictor: Predictor, engine: Engine) -> None:
     with engine.begin() as conn:
         store.insert_posts(conn, [_post(i, TEXTS[i % 3]) for i in range(7)])
-    assert count_unclassified(engine, model.version) == 7
-    assert classify_stored(engine, model, batch_size=3) == 7
-    assert classify_stored(engine, model, batch_size=3) == 0
+    assert count_unclassified(engine, predictor.version) == 7
+    assert classify_stored(engine, predictor, batch_size=3) == 7
+    assert classify_stored(engine, predictor, batch_size=3) == 0
     with engine.begin() as conn:
         store.insert_posts(conn, [_post(99, "instagram est en panne, impossible de publier")])
-    assert classify_stored(engine, model) == 1
+    assert classify_stored(engine, predictor) == 1
     assert _stored(engine) == 8
-    model.set_params(version="another-version")
-    try:
-        assert classify_stored(engine, model) == 8  # a new version classifies everything again
-    finally:
-        model.set_params(version="test-small")
+    another = copy.copy(predictor)
+    another.version = "another-version"
+    assert classify_stored(engine, another) == 8  # a new version classifies everything again
     assert _stored(engine) == 16
 
 
 def test_stored_predictions_hold_every_column(model: OutageModel, engine: Engine) -> None:
     with engine.begin() as conn:
         store.insert_posts(conn, [_post(1, TEXTS[0]), _post(2, TEXTS[2])])
-    classify_stored(engine, model)
+    classify_stored(engine, model.predictor())
     with engine.connect() as conn:
         rows = conn.execute(select(store.predictions).order_by(store.predictions.c.post_id)).mappings().all()
     expected = model.predict(TEXTS[0:3:2])
@@ -135,3 +151,64 @@ def test_stored_predictions_hold_every_column(model: OutageModel, engine: Engine
         assert [t for t in TYPES if row[f"t_{t}"]] == prediction.types
         assert row["p_dm"] == pytest.approx(prediction.type_probs["dm"])
         assert row["lang"] == prediction.lang
+
+
+class CountingPredictor:
+    """A predictor that records which texts reach the model."""
+
+    def __init__(self, predictor: Predictor) -> None:
+        self.predictor, self.version, self.seen = predictor, predictor.version, Counter()
+
+    def predict(self, texts: list[str]) -> Predictions:
+        self.seen.update(texts)
+        return self.predictor.predict(texts)
+
+
+def test_a_repeated_text_reaches_the_model_once(
+    predictor: Predictor, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    texts = [*TEXTS, "instagram est en panne, impossible de publier", "ok thanks"]
+    rows = [{"id": f"p{i}", "text": texts[i % len(texts)]} for i in range(2 * BATCH_ROWS + 7)]
+    path = tmp_path / "posts.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    counting = CountingPredictor(predictor)
+    out = io.StringIO()
+    classify_file(FileClassifier(counting), path, JsonlWriter(out))
+    assert counting.seen == Counter(texts)  # once each, across batches
+    records = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert all(r == {**records[i % len(texts)], "id": r["id"]} for i, r in enumerate(records))
+    # A memo that would pass its size is emptied, texts seen before and new ones in the same batch: the texts
+    # reach the model again, with the same answers.
+    monkeypatch.setattr(batch, "BATCH_ROWS", 3)
+    monkeypatch.setattr(batch, "TEXT_MEMO_SIZE", 4)
+    counting = CountingPredictor(predictor)
+    small = FileClassifier(counting)
+    again = io.StringIO()
+    classify_file(small, path, JsonlWriter(again))
+    assert again.getvalue() == out.getvalue() and len(small.memo) <= 4
+    assert counting.seen.total() > len(texts)
+
+
+def test_output_lines_are_the_records_of_the_models_probabilities(model: OutageModel, tmp_path: Path) -> None:
+    # The straightforward record: the model's own predict_proba, decisions, four-decimal rounding, json.dumps.
+    texts = small_corpus(posts=200, seed=3)["text"].tolist()
+    path = tmp_path / "posts.jsonl"
+    path.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in enumerate(texts)))
+    out = io.StringIO()
+    classify_file(FileClassifier(model.predictor()), path, JsonlWriter(out))
+    prepared = prepare(texts)
+    probs = model.predict_proba(prepared)
+    decisions = decide(probs, model.thresholds_)
+    rounded = np.round(probs, PROB_DECIMALS)
+    for i, line in enumerate(out.getvalue().splitlines()):
+        types = [t for j, t in enumerate(TYPES, start=1) if decisions[i, j]]
+        record = {
+            "id": str(i),
+            "lang": prepared["lang"][i],
+            "is_outage": bool(decisions[i, 0]),
+            "outage_prob": float(rounded[i, 0]),
+            "types": types,
+            **split_kinds(types),
+            "type_probs": dict(zip(TYPES, rounded[i, 1:].tolist(), strict=True)),
+        }
+        assert line == json.dumps(record, ensure_ascii=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -77,3 +79,39 @@ def test_default_folder_follows_xdg(monkeypatch: pytest.MonkeyPatch, tmp_path: P
     monkeypatch.delenv(cache.CACHE_DIR_ENV, raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     assert cache.cache_dir() == tmp_path / "outage-miner"
+
+
+def test_a_file_entry_is_built_once_atomically_and_anywhere_when_unwritable(
+    cache_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    writes: list[Path] = []
+
+    def write(path: Path) -> None:
+        writes.append(path)
+        path.write_text("rows")
+
+    first = cache.built_file("table", write, ("1.0",), Path(__file__), suffix=".sqlite")
+    assert first.parent == cache_dir and first.read_text() == "rows" and writes[0] != first  # via a temporary
+    assert cache.built_file("table", write, ("1.0",), Path(__file__), suffix=".sqlite") == first
+    assert len(writes) == 1 and [p.name for p in cache_dir.iterdir()] == [first.name]
+    newer = cache.built_file("table", write, ("2.0",), Path(__file__), suffix=".sqlite")
+    assert newer != first and not first.exists()  # the stale entry is dropped
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv(cache.CACHE_DIR_ENV, str(blocker / "cache"))
+    elsewhere = cache.built_file("table", write, ("1.0",), Path(__file__), suffix=".sqlite")
+    assert elsewhere.read_text() == "rows" and blocker not in elsewhere.parents
+
+
+def test_package_about_is_found_without_importing_the_package() -> None:
+    probe = (
+        "import sys; from miner.cache import package_about as p; p('spacy'); print('spacy' in sys.modules)"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True).stdout.strip()
+        == "False"
+    )
+    about = cache.package_about("spacy_lookups_data")
+    assert about.name == "about.py" and "__version__" in about.read_text()
+    with pytest.raises(ModuleNotFoundError, match="not installed"):
+        cache.package_about("no_such_package_here")

@@ -17,13 +17,12 @@ from hypothesis import strategies as st
 from sklearn.base import clone
 from sklearn.linear_model import LogisticRegression
 
-from miner import classify
+from miner import classify, modelfile
 from miner.classify import (
     LABELS,
     NgramVectorizer,
     OutageModel,
     choose_thresholds,
-    decide,
     load_model,
     nb_ratios,
     prepare,
@@ -31,6 +30,7 @@ from miner.classify import (
 )
 from miner.errors import ModelError
 from miner.labels import TYPES
+from miner.predict import decide, load_predictor
 
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT / "data" / "labeled" / "corpus.jsonl"
@@ -263,35 +263,50 @@ def test_a_skops_file_holding_something_else_is_refused(tmp_path: Path) -> None:
 def test_default_model_comes_from_the_pointer_or_the_environment(
     model: OutageModel, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(classify.MODEL_DIR_ENV, raising=False)
-    monkeypatch.setattr(classify, "MODELS_DIR", tmp_path)
+    monkeypatch.delenv(modelfile.MODEL_DIR_ENV, raising=False)
+    monkeypatch.setattr(modelfile, "MODELS_DIR", tmp_path)
     with pytest.raises(ModelError, match="no default model"):
         load_model()
     (tmp_path / "v1").mkdir()
     save_model(model, tmp_path / "v1" / "model.skops")
     (tmp_path / "DEFAULT").write_text("v1\n")
     assert load_model().version == "test-small"
-    monkeypatch.setenv(classify.MODEL_DIR_ENV, str(tmp_path / "missing"))
+    monkeypatch.setenv(modelfile.MODEL_DIR_ENV, str(tmp_path / "missing"))
     with pytest.raises(ModelError, match="no such model file"):
         load_model()
 
 
+class SpacyChunks:
+    """spaCy's own tokenizer where the lemmatizer expects a miner.tokenizer.ChunkTokenizer."""
+
+    def __init__(self, lang: str) -> None:
+        self.tokenizer = spacy.blank(lang).tokenizer
+
+    def tokens(self, chunk: str) -> list[tuple[str, str]]:
+        return [(token.text, token.norm_) for token in self.tokenizer(chunk)]
+
+
 def test_cached_start_up_predicts_as_the_libraries_own_loading(monkeypatch: pytest.MonkeyPatch) -> None:
-    # The CLI starts from the disk cache (miner.cache): spaCy tokenizers rebuilt from their rules, py3langid's
-    # arrays, the model's state. Loading each the libraries' own way must give the same predictions.
+    # The CLI starts from the disk cache (miner.cache): spaCy's tokenizer algorithm over its cached rules,
+    # py3langid's arrays, the predictor's arrays. Loading each the libraries' own way (spacy.blank,
+    # py3langid's file, the model through skops and scikit-learn's transform) must give the same predictions.
     from miner import lang as language_id
     from miner import text
 
     corpus = pd.read_json(CORPUS, lines=True, dtype={"id": str, "author": str})
     texts = corpus["text"].iloc[::5].tolist()
-    cached = load_model().predict_frame(texts)
+    cached = load_predictor().predict(texts)
     caches = (text._lemmatizer, language_id._model)
     with monkeypatch.context() as patch:
-        patch.setattr(text, "tokenizer", lambda lang: spacy.blank(lang).tokenizer)
+        patch.setattr(text, "chunk_tokenizer", SpacyChunks)
         patch.setattr(language_id, "load_or_build", lambda name, build, *key: build())
         for function in caches:
             function.cache_clear()
-        uncached = classify._load_skops(classify.model_file()).predict_frame(texts)
+        model = modelfile.load_skops(modelfile.model_file())
+        prepared = prepare(texts)
+        probs = model.predict_proba(prepared)
     for function in caches:
         function.cache_clear()
-    assert len(texts) > 2_000 and uncached.equals(cached)
+    assert len(texts) > 2_000 and prepared["lang"].tolist() == cached.langs
+    np.testing.assert_allclose(cached.probs, probs, rtol=0, atol=1e-12)
+    np.testing.assert_array_equal(cached.decisions, decide(probs, model.thresholds_))

@@ -20,10 +20,11 @@ import pytest
 from distributed import Client, LocalCluster
 
 from miner import distributed as distributed_module
-from miner.batch import Columns, ParquetWriter, classify_file
-from miner.classify import OutageModel, load_model, model_file
+from miner.batch import Columns, FileClassifier, ParquetWriter, classify_file
 from miner.cli import main
 from miner.distributed import classify_distributed, local_cluster
+from miner.modelfile import model_file
+from miner.predict import Predictor, load_predictor
 from tests.test_batch import BAD_LINES
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "labeled" / "corpus.jsonl"
@@ -40,8 +41,8 @@ def cluster() -> Iterator[LocalCluster]:
 
 
 @pytest.fixture(scope="module")
-def model() -> OutageModel:
-    return load_model()
+def predictor() -> Predictor:
+    return load_predictor()
 
 
 def _texts() -> Iterator[str]:
@@ -64,13 +65,13 @@ def posts_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _single_process(
-    model: OutageModel, path: Path, folder: Path, cols: Columns | None = None
+    predictor: Predictor, path: Path, folder: Path, cols: Columns | None = None
 ) -> tuple[list[dict], str]:
     """Rows and reject file of the single-process `classify_file` on the same input."""
     folder.mkdir()
     writer = ParquetWriter(folder / "out.parquet")
     try:
-        classify_file(model, path, writer, cols or Columns(), reject_dir=folder)
+        classify_file(FileClassifier(predictor), path, writer, cols or Columns(), reject_dir=folder)
     finally:
         writer.close()
     rejects = folder / f"{path.name}.rejected.jsonl"
@@ -90,12 +91,12 @@ def test_the_local_cluster_has_two_single_threaded_worker_processes(cluster: Loc
 
 
 def test_rows_and_rejects_match_the_single_process_path(
-    cluster: LocalCluster, model: OutageModel, posts_file: Path, tmp_path: Path
+    cluster: LocalCluster, predictor: Predictor, posts_file: Path, tmp_path: Path
 ) -> None:
     summary = classify_distributed(
         [posts_file], tmp_path / "out", scheduler=cluster.scheduler_address, partition_rows=PARTITION_ROWS
     )
-    expected_rows, expected_rejects = _single_process(model, posts_file, tmp_path / "single")
+    expected_rows, expected_rejects = _single_process(predictor, posts_file, tmp_path / "single")
     rows = _parts(tmp_path / "out")
     assert summary.parts == 5 and summary.workers == 2
     assert len(rows) == POSTS and rows == expected_rows
@@ -122,7 +123,7 @@ def test_bad_rows_are_rejected_with_reasons_and_good_rows_kept(cluster: LocalClu
 
 
 def test_parquet_rows_are_numbered_across_partitions(
-    cluster: LocalCluster, model: OutageModel, tmp_path: Path
+    cluster: LocalCluster, predictor: Predictor, tmp_path: Path
 ) -> None:
     path = tmp_path / "posts.parquet"
     pq.write_table(pa.table({"body": list(islice(_texts(), 500))}), path, row_group_size=200)
@@ -133,19 +134,45 @@ def test_parquet_rows_are_numbered_across_partitions(
     rows = _parts(tmp_path / "out")
     assert [r["id"] for r in rows] == [str(line) for line in range(1, 501)]  # no id column: the row number
     assert summary.parts >= 4
-    expected, _ = _single_process(model, path, tmp_path / "single", Columns(text="body"))
+    expected, _ = _single_process(predictor, path, tmp_path / "single", Columns(text="body"))
     assert rows == expected
+
+
+def test_csv_rows_and_rejects_match_the_single_process_path(
+    cluster: LocalCluster, predictor: Predictor, tmp_path: Path
+) -> None:
+    # Quoted fields spanning lines, rows without an id (their line number stands in), and unreadable rows,
+    # spread over partitions: the same rows, ids and rejects as one process.
+    texts = list(islice(_texts(), 600))
+    lines = ["author,body"]
+    for i, text in enumerate(texts):
+        body = text.replace('"', '""') + ("\nsuite sur une autre ligne" if i % 7 == 0 else "")
+        lines.append(f'a{i},"{body}"')
+    lines[100] = "a100"  # no text
+    lines[200] = 'a200,"x",too many fields'
+    raw = ("\n".join(lines) + "\n").encode()
+    raw = raw.replace(b"a300,", b"a300,\xff", 1)  # invalid UTF-8
+    path = tmp_path / "posts.csv.gz"
+    path.write_bytes(gzip.compress(raw))
+    summary = classify_distributed(
+        [path], tmp_path / "out", scheduler=cluster.scheduler_address, partition_rows=130,
+        cols=Columns(text="body"),
+    )  # fmt: skip
+    expected, expected_rejects = _single_process(predictor, path, tmp_path / "single", Columns(text="body"))
+    assert summary.parts == 5 and summary.inputs[0].rejected == 3
+    assert _parts(tmp_path / "out") == expected and len(expected) == len(texts) - 3
+    assert Path(summary.inputs[0].reject_path).read_text() == expected_rejects
 
 
 def _count_model_loads() -> None:
     """Runs on each worker: count every model the worker loads from now on (from its file or the cache)."""
-    real_load = distributed_module.load_model
+    real_load = distributed_module.load_predictor
 
     def counting_load(*args: Any, **kwargs: Any) -> Any:
         _LOADS["model"] += 1
         return real_load(*args, **kwargs)
 
-    distributed_module.load_model = counting_load
+    distributed_module.load_predictor = counting_load
 
 
 def _model_loads() -> int:
@@ -214,7 +241,7 @@ def test_cli_unreachable_scheduler_is_a_one_line_error(
     ("setup", "args", "message"),
     [
         ("non-empty", ("posts.jsonl", "--engine", "dask", "-o", "out"), "folder exists and is not empty"),
-        ("", ("posts.csv", "--engine", "dask", "-o", "out"), "use the default engine, or convert it"),
+        ("", ("posts.json", "--engine", "dask", "-o", "out"), "use the default engine, or convert it"),
         ("", ("posts.jsonl", "--engine", "dask"), "give input files and --output DIR"),
         ("", ("posts.jsonl", "--scheduler", "tcp://h:8786"), "go with --engine dask"),
     ],
@@ -224,7 +251,7 @@ def test_cli_refusals_before_any_cluster(
     setup: str, args: tuple[str, ...], message: str,
 ) -> None:  # fmt: skip
     monkeypatch.chdir(tmp_path)
-    for name in ("posts.jsonl", "posts.csv"):
+    for name in ("posts.jsonl", "posts.json"):
         (tmp_path / name).write_text("")
     if setup == "non-empty":
         (tmp_path / "out").mkdir()

@@ -19,7 +19,7 @@ from sqlalchemy import Engine, select
 
 from miner import store
 from miner import train as train_module
-from miner.classify import LABELS, THRESHOLD_GRID, OutageModel, decide, save_model
+from miner.classify import LABELS, THRESHOLD_GRID, OutageModel, save_model
 from miner.errors import BadInput
 from miner.feedback import (
     ACCEPT,
@@ -42,6 +42,7 @@ from miner.feedback import (
 )
 from miner.labels import TYPES
 from miner.post import Post
+from miner.predict import decide
 from miner.privacy import author_key
 from tests.test_classify import fit_small, small_corpus
 from tests.test_train import write_small_corpus

@@ -12,7 +12,8 @@ import pytest
 from sklearn.linear_model import LogisticRegression
 
 from miner import cache, classify, modelcache
-from miner.classify import ALLOWED_TYPES, load_model
+from miner.classify import load_model
+from miner.modelfile import ALLOWED_TYPES
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "labeled" / "corpus.jsonl"
 SAMPLE_POSTS = 2_000
@@ -35,7 +36,7 @@ def fitted_state(model: classify.OutageModel) -> dict[str, object]:
 def test_second_load_comes_from_the_cache_and_is_the_same_model(cache_dir: Path, monkeypatch) -> None:
     first = load_model()
     assert len(list(cache_dir.glob("model-*.marshal"))) == 1
-    monkeypatch.setattr(classify, "_load_skops", lambda file: pytest.fail("skops loaded a cached model"))
+    monkeypatch.setattr(classify, "load_skops", lambda file: pytest.fail("skops loaded a cached model"))
     second = load_model()
     assert type(second) is classify.OutageModel and second is not first
     assert fitted_state(second) == fitted_state(first)

@@ -87,7 +87,9 @@ def test_one_alert_at_start_and_one_at_end(engine, model, server: FakeServer, tm
     def notify(payload: dict) -> None:
         send_alert(hook, payload)
 
-    first = run_cycle(engine, model, catalog, sources=["mastodon"], notify=notify, env=env, now=NOW)
+    first = run_cycle(
+        engine, model.predictor(), catalog, sources=["mastodon"], notify=notify, env=env, now=NOW
+    )
     assert first.collected == {"mastodon": 3} and first.errors == []
     assert first.classified == len(history) + len(burst) + 3
     assert first.alerts == ["free start"]
@@ -95,11 +97,17 @@ def test_one_alert_at_start_and_one_at_end(engine, model, server: FakeServer, tm
     later = NOW + timedelta(hours=5)
     with engine.begin() as conn:
         store.insert_posts(conn, _posts(texts, _quiet(NOW, later, seed=3), "r"))
-    second = run_cycle(engine, model, catalog, sources=["mastodon"], notify=notify, env=env, now=later)
+    second = run_cycle(
+        engine, model.predictor(), catalog, sources=["mastodon"], notify=notify, env=env, now=later
+    )
     assert second.alerts == ["free end"] and second.collected == {"mastodon": 0}
-    third = run_cycle(engine, model, catalog, sources=["mastodon"], notify=notify, env=env, now=later)
+    third = run_cycle(
+        engine, model.predictor(), catalog, sources=["mastodon"], notify=notify, env=env, now=later
+    )
     assert third.alerts == []
-    low = run_cycle(engine, model, catalog, sources=[], notify=notify, env=env, now=later, sensitivity=0.25)
+    low = run_cycle(
+        engine, model.predictor(), catalog, sources=[], notify=notify, env=env, now=later, sensitivity=0.25
+    )
     assert low.alerts == [] and low.incidents == 1  # the same incident, found at the command line's setting
     with engine.connect() as conn:
         assert conn.execute(select(store.incidents.c.sensitivity)).scalars().all() == ["low"]
@@ -117,7 +125,7 @@ def test_one_alert_at_start_and_one_at_end(engine, model, server: FakeServer, tm
 def test_a_failing_source_is_reported_and_the_rest_goes_on(engine, model, tmp_path: Path) -> None:
     services = tmp_path / "services.toml"
     services.write_text(SERVICES)
-    report = run_cycle(engine, model, load_services(services), sources=["x"], env={}, now=NOW)
+    report = run_cycle(engine, model.predictor(), load_services(services), sources=["x"], env={}, now=NOW)
     assert report.errors and "X_BEARER_TOKEN" in report.errors[0]
     assert report.collected == {} and report.classified == 0
     assert "errors: x:" in report.line()

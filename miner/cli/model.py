@@ -27,8 +27,7 @@ from miner.labels import CORPUS_DIR, LANGS
 from miner.sources.files import check_inputs
 
 if TYPE_CHECKING:  # the modules behind these load spaCy and scikit-learn: only when a command runs
-    from miner.batch import BatchSummary, Columns, RecordWriter
-    from miner.classify import OutageModel
+    from miner.batch import BatchSummary, Columns, FileClassifier, RecordWriter
 
 console = Console(stderr=True)
 
@@ -102,18 +101,18 @@ def train_cmd(
 
 def _classify_files(inputs: list[Path], output: Path | None, model_dir: Path | None, cols: Columns) -> None:
     """Classify input files into one output, with a progress bar per file and a summary."""
-    from miner.batch import open_writer
-    from miner.classify import load_model
+    from miner.batch import FileClassifier, open_writer
+    from miner.predict import load_predictor
 
     check_inputs(inputs)
-    model = load_model(model_dir)
+    classifier = FileClassifier(load_predictor(model_dir))
     writer = open_writer(output)
     summaries: list[BatchSummary] = []
     try:
         with file_progress() as progress:
             for path in inputs:
                 task = progress.add_task(path.name, total=None)
-                summaries.append(_classify_one(model, path, writer, cols, progress, task))
+                summaries.append(_classify_one(classifier, path, writer, cols, progress, task))
     finally:
         writer.close()
     _print_summaries(summaries)
@@ -128,7 +127,12 @@ def _print_summaries(summaries: list[BatchSummary]) -> None:
 
 
 def _classify_one(
-    model: OutageModel, path: Path, writer: RecordWriter, cols: Columns, progress: Progress, task: TaskID
+    classifier: FileClassifier,
+    path: Path,
+    writer: RecordWriter,
+    cols: Columns,
+    progress: Progress,
+    task: TaskID,
 ) -> BatchSummary:
     def advance(done: int, total: int) -> None:
         progress.update(task, completed=done, total=total or None)
@@ -136,24 +140,26 @@ def _classify_one(
     from miner.batch import classify_file
 
     stream = sys.stdin.buffer if str(path) == "-" else None
-    return classify_file(model, path, writer, cols, stream=stream, on_progress=advance)
+    return classify_file(classifier, path, writer, cols, stream=stream, on_progress=advance)
 
 
 def _classify_db(model_dir: Path | None, db_url: str | None) -> None:
     """Classify the stored posts the model has no prediction for yet."""
     from miner import store
     from miner.batch import classify_stored, count_unclassified
-    from miner.classify import load_model
+    from miner.predict import load_predictor
 
-    model = load_model(model_dir)
+    predictor = load_predictor(model_dir)
     engine = store.connect(db_url)
     with Progress(
         TextColumn("classifying stored posts"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
         console=console,
     ) as progress:  # fmt: skip
-        task = progress.add_task("db", total=count_unclassified(engine, model.version))
-        done = classify_stored(engine, model, on_progress=lambda n, total: progress.update(task, completed=n))
-    typer.echo(f"classified {done:,} posts with model {model.version}")
+        task = progress.add_task("db", total=count_unclassified(engine, predictor.version))
+        done = classify_stored(
+            engine, predictor, on_progress=lambda n, total: progress.update(task, completed=n)
+        )
+    typer.echo(f"classified {done:,} posts with model {predictor.version}")
 
 
 def _classify_dask(
@@ -238,7 +244,7 @@ def classify_cmd(
         typer.Option(help="Dask scheduler, e.g. tcp://host:8786 (default: a local cluster of 2 processes)."),
     ] = None,
     partition_rows: Annotated[
-        int | None, typer.Option(min=1, help="Input rows per Dask partition (default: 10,000).")
+        int | None, typer.Option(min=1, help="Input rows per Dask partition (default: 5,000).")
     ] = None,
     force: Annotated[
         bool, typer.Option(help="With --engine dask, replace the parts of a non-empty output folder.")

@@ -75,10 +75,10 @@ def watch_cmd(
     """
     from miner import store
     from miner.alerts import webhook_url
-    from miner.classify import load_model  # heavy (spaCy, scikit-learn): only when watching
     from miner.cli.collect import follow
     from miner.collect import RetryPolicy, jetstream_listener
     from miner.collect.run import usable_sources
+    from miner.predict import load_predictor  # heavy (spaCy, numpy): only when watching
     from miner.watch import run_cycle
 
     pause = _interval(every)
@@ -86,7 +86,7 @@ def watch_cmd(
     catalog = load_services(services)
     chosen = sources or usable_sources()
     engine = store.connect(db_url)
-    classifier = load_model(model)
+    classifier = load_predictor(model)
     notify = _notifier(webhook_url())
     logging.basicConfig(level=logging.WARNING)
     console.print(

@@ -14,6 +14,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from itertools import islice
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, TypeVar
@@ -96,8 +97,12 @@ def _x_page_records(page: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _is_x_page(obj: dict[str, Any]) -> bool:
+    return "data" in obj and isinstance(obj["data"], list)
+
+
 def _expand(obj: Any) -> list[dict[str, Any]]:
-    if isinstance(obj, dict) and "data" in obj and isinstance(obj["data"], list):
+    if isinstance(obj, dict) and _is_x_page(obj):
         return _x_page_records(obj)
     if isinstance(obj, dict):
         return [obj]
@@ -124,14 +129,18 @@ def read_jsonl(stream: IO[bytes]) -> Iterator[RawRecord]:
                 number, error=f"invalid UTF-8 at byte {exc.start}", raw_text=raw.decode("utf-8", "replace")
             )
             continue
-        if not text.strip():
-            continue
         try:
             obj = json.loads(text)
         except json.JSONDecodeError as exc:
-            yield RawRecord(number, error=f"malformed JSON: {exc.msg} (column {exc.colno})", raw_text=text)
+            if text.strip():  # blank lines are skipped
+                yield RawRecord(
+                    number, error=f"malformed JSON: {exc.msg} (column {exc.colno})", raw_text=text
+                )
             continue
-        yield from _records_from_json_value(number, obj, text)
+        if type(obj) is dict and not _is_x_page(obj) and "__error__" not in obj:
+            yield RawRecord(number, obj)  # one post per line: the common case, without the general path
+        else:
+            yield from _records_from_json_value(number, obj, text)
 
 
 def read_json(stream: IO[bytes]) -> Iterator[RawRecord]:
@@ -259,11 +268,5 @@ class InputFile:
 
 def batched(items: Iterator[T], size: int) -> Iterator[list[T]]:
     """Lists of `size` items (the last one shorter), as they come."""
-    batch: list[T] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
+    while batch := list(islice(items, size)):
         yield batch

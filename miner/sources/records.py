@@ -93,7 +93,7 @@ def validate_text(value: Any) -> str:
         raise Rejected(
             f"text must be a string, got {type(value).__name__}" if value is not None else "missing text"
         )
-    if not value.strip():
+    if not value or value.isspace():
         raise Rejected("empty text")
     if len(value) > MAX_TEXT_CHARS:
         raise Rejected(f"text too long: {len(value):,} characters (limit {MAX_TEXT_CHARS:,})")
