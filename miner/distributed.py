@@ -70,10 +70,18 @@ CONNECT_TIMEOUT_S = 10
 # which also freezes glibc's mmap threshold: each batch's large numpy arrays are then mapped and page-faulted
 # afresh, for ~35% more CPU per post (bench/README.md). And each worker samples its task thread's stack every
 # 10 ms for Dask's profiler, ~3% of the CPU of a classification, for a dashboard a command line never shows.
-# Workers that live for one command need neither.
+# The scheduler and the workers also wake their event loops for housekeeping: a tick every 20 ms (to warn of
+# a blocked loop), the system monitor every 0.5 s, the worker's memory monitor every 0.1 s (psutil), the
+# cluster's status every 0.5 s. Each wake-up takes the GIL from the task thread: together ~5% of the wall time
+# of a classification on 2 workers and 2 cores (bench/README.md); once a second they cost nothing measurable.
+# Workers that live for one command need none of this; a cluster given with --scheduler keeps its settings.
 LOCAL_WORKER_CONFIG = {
     "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
     "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "1s",
+    "distributed.worker.memory.monitor-interval": "1s",
+    "distributed.deploy.cluster-repr-interval": "1s",
 }
 PART_NAME = "part-{:05d}.parquet"
 # Texts that load the spaCy pipelines, lemma tables and language model on a worker before its first task.

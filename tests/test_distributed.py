@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import shutil
 import socket
 import sys
@@ -14,6 +15,7 @@ from itertools import cycle, islice
 from pathlib import Path
 from typing import Any
 
+import dask
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
@@ -88,6 +90,29 @@ def test_the_local_cluster_has_two_single_threaded_worker_processes(cluster: Loc
     with Client(cluster) as client:
         assert list(client.nthreads().values()) == [1, 1]
         assert all(address.startswith("tcp://127.0.0.1:") for address in client.nthreads())
+
+
+# The worker settings of LOCAL_WORKER_CONFIG (the nanny's are read before a worker starts)
+WORKER_SETTINGS = {
+    key: value
+    for key, value in distributed_module.LOCAL_WORKER_CONFIG.items()
+    if not key.startswith("distributed.nanny")
+}
+
+
+def _worker_settings() -> dict[str, Any]:
+    return {
+        "MALLOC_TRIM_THRESHOLD_": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+        **{key: dask.config.get(key) for key in WORKER_SETTINGS},
+    }
+
+
+def test_local_workers_run_with_the_quiet_settings(cluster: LocalCluster) -> None:
+    """The settings that keep housekeeping off the task thread reach the worker processes themselves, and
+    glibc keeps its own malloc thresholds there."""
+    with Client(cluster) as client:
+        settings = list(client.run(_worker_settings).values())
+    assert settings == [{"MALLOC_TRIM_THRESHOLD_": None, **WORKER_SETTINGS}] * 2
 
 
 def test_rows_and_rejects_match_the_single_process_path(
