@@ -46,6 +46,13 @@ TYPE_COLUMNS = tuple(f"t_{t}" for t in TYPES)
 # Distinct texts whose output is remembered (retweets and reposts repeat a text word for word): each takes
 # ~0.5 KB, so the memo stays under ~25 MB; when full it is emptied and fills again.
 TEXT_MEMO_SIZE = 50_000
+# One post per language that takes the whole path through what it builds on first use: the pipelines and lemma
+# tables, token_match's quick twins and long classes (compiled for a hyphenated French word, ~0.1 s), links,
+# handles, times (see `warm_up`).
+WARM_UP_TEXTS = (
+    "la box ne marche plus, c'est-à-dire plus de télé chez ma grand-mère depuis 10h30 https://free.fr/assistance",
+    "is spotify down? my playlists won't load :( @SpotifyCares https://status.spotify.com",
+)
 
 
 @dataclass(slots=True)
@@ -148,6 +155,17 @@ class FileClassifier:
         return [memo[text] for text in texts]
 
 
+def warm_up(classifier: FileClassifier) -> None:
+    """Classify WARM_UP_TEXTS into a Parquet file in memory. A long-lived process (a Dask worker) pays there,
+    before its first task, the ~0.3 s that its first batch would: patterns compiled on first use, lemma
+    tables, Parquet's modules, and pandas, which pyarrow imports at its first array from Python lists."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    found = classifier(WARM_UP_TEXTS)
+    pq.write_table(parquet_table([f"warm-up-{i}" for i in range(len(found))], found), pa.BufferOutputStream())
+
+
 class RecordWriter(Protocol):
     def write(self, ids: list[str], found: list[Verdict]) -> None: ...
 
@@ -210,6 +228,29 @@ def parquet_schema() -> pa.Schema:
     )
 
 
+def parquet_table(ids: list[str], found: list[Verdict]) -> pa.Table:
+    """Records as a table of the output columns, column by column: building a dict per row for pyarrow cost
+    ~25 µs a row, columns ~2."""
+    import pyarrow as pa
+
+    schema = parquet_schema()
+    kinds = [_kinds(v.types) for v in found]
+    probs = np.array([v.type_probs for v in found], dtype=np.float64).reshape(len(found), len(TYPES))
+    columns = [
+        ids,
+        [v.lang for v in found],
+        [v.is_outage for v in found],
+        [v.outage_prob for v in found],
+        [v.types for v in found],
+        [what for what, _ in kinds],
+        [where for _, where in kinds],
+    ]
+    arrays = [pa.array(values, type=schema.field(i).type) for i, values in enumerate(columns)]
+    type_probs = list(schema.field("type_probs").type)
+    arrays.append(pa.StructArray.from_arrays([probs[:, j] for j in range(len(TYPES))], fields=type_probs))
+    return pa.Table.from_arrays(arrays, schema=schema)
+
+
 class ParquetWriter:
     """One row group per batch, so the file is written as it goes."""
 
@@ -219,27 +260,7 @@ class ParquetWriter:
         self.writer = pq.ParquetWriter(path, parquet_schema())
 
     def write(self, ids: list[str], found: list[Verdict]) -> None:
-        """Column by column: building a dict per row for pyarrow cost ~25 µs a row, columns ~2."""
-        import pyarrow as pa
-
-        schema = parquet_schema()
-        kinds = [_kinds(v.types) for v in found]
-        probs = np.array([v.type_probs for v in found], dtype=np.float64).reshape(len(found), len(TYPES))
-        columns = [
-            ids,
-            [v.lang for v in found],
-            [v.is_outage for v in found],
-            [v.outage_prob for v in found],
-            [v.types for v in found],
-            [what for what, _ in kinds],
-            [where for _, where in kinds],
-        ]
-        arrays = [pa.array(values, type=schema.field(i).type) for i, values in enumerate(columns)]
-        type_probs = schema.field("type_probs").type
-        arrays.append(
-            pa.StructArray.from_arrays([probs[:, j] for j in range(len(TYPES))], fields=list(type_probs))
-        )
-        self.writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
+        self.writer.write_table(parquet_table(ids, found))
 
     def close(self) -> None:
         self.writer.close()

@@ -37,7 +37,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from distributed import Client, Future, LocalCluster, Worker, WorkerPlugin, get_worker
 
-from miner.batch import BatchSummary, Columns, FileClassifier, classify_records, open_writer
+from miner.batch import BatchSummary, Columns, FileClassifier, classify_records, open_writer, warm_up
 from miner.errors import BadInput, MinerError, ModelError
 from miner.modelfile import model_file
 from miner.predict import load_predictor
@@ -84,8 +84,6 @@ LOCAL_WORKER_CONFIG = {
     "distributed.deploy.cluster-repr-interval": "1s",
 }
 PART_NAME = "part-{:05d}.parquet"
-# Texts that load the spaCy pipelines, lemma tables and language model on a worker before its first task.
-WARM_UP = ("la box ne marche plus", "is spotify down?")
 
 RejectEntry = tuple[int, str, dict[str, Any] | str]
 
@@ -220,10 +218,10 @@ class ModelPlugin(WorkerPlugin):
 
 
 def _load_warm(path: str) -> FileClassifier:
-    """The worker's classifier: the predictor and a memo of verdicts kept across its partitions."""
-    predictor = load_predictor(path)
-    predictor.predict(list(WARM_UP))
-    return FileClassifier(predictor)
+    """The worker's classifier, warmed up: the predictor and a memo of verdicts kept across its partitions."""
+    classifier = FileClassifier(load_predictor(path))
+    warm_up(classifier)
+    return classifier
 
 
 class RejectLog:

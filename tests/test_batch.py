@@ -6,6 +6,8 @@ import copy
 import gzip
 import io
 import json
+import subprocess
+import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,6 +20,7 @@ from miner import batch, store
 from miner.batch import (
     BATCH_ROWS,
     PROB_DECIMALS,
+    WARM_UP_TEXTS,
     Columns,
     FileClassifier,
     JsonlWriter,
@@ -28,7 +31,7 @@ from miner.batch import (
 from miner.classify import OutageModel, prepare
 from miner.labels import TYPES, split_kinds
 from miner.post import Post
-from miner.predict import Predictions, Predictor, decide
+from miner.predict import Predictions, Predictor, decide, load_predictor
 from tests.test_classify import fit_small, small_corpus
 
 TEXTS = [
@@ -212,3 +215,31 @@ def test_output_lines_are_the_records_of_the_models_probabilities(model: OutageM
             "type_probs": dict(zip(TYPES, rounded[i, 1:].tolist(), strict=True)),
         }
         assert line == json.dumps(record, ensure_ascii=False)
+
+
+FIRST_BATCH = """
+import json, sys
+from pathlib import Path
+from miner.batch import FileClassifier, ParquetWriter, warm_up
+from miner.predict import load_predictor
+classifier = FileClassifier(load_predictor())
+if sys.argv[3] == "warm":
+    warm_up(classifier)
+texts = [json.loads(line)["text"] for line in open(sys.argv[1], encoding="utf-8")][:300]
+before = set(sys.modules)
+writer = ParquetWriter(Path(sys.argv[2]))
+writer.write([str(i) for i in range(len(texts))], classifier(texts))
+writer.close()
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+
+
+@pytest.mark.parametrize("state", ["cold", "warm"])
+def test_after_warm_up_the_first_batch_imports_nothing(state: str, tmp_path: Path) -> None:
+    """What a Dask worker's first task would pay (modules imported on first use) is paid by warm_up: a cold
+    classifier's first batch into Parquet imports pandas among others, a warmed one's imports nothing."""
+    FileClassifier(load_predictor())(WARM_UP_TEXTS)  # fills the disk cache, whose first build imports more
+    corpus = Path(__file__).resolve().parents[1] / "data" / "labeled" / "corpus.jsonl"
+    command = [sys.executable, "-c", FIRST_BATCH, str(corpus), str(tmp_path / "out.parquet"), state]
+    imported = json.loads(subprocess.run(command, check=True, capture_output=True, text=True).stdout)
+    assert ("pandas" in imported) if state == "cold" else imported == []
