@@ -11,7 +11,7 @@ order; they send their rejects back and the client writes them to `<input>.rejec
 too.
 
 Each worker loads the model once: a worker plugin named after the model file's path and content hash loads
-it (and warms up the text pipelines) when registered, or when a worker joins later, and is registered
+it and warms it up (`miner.batch.warm_up`) when registered, or when a worker joins later, and is registered
 idempotently, so another run with the same model on a long-lived cluster reuses it. The model never travels
 in the task graph: workers read it from its path, which must be reachable from them, like OUT_DIR.
 
