@@ -18,9 +18,10 @@ bare parsing: a json.loads loop over the same file in a fresh process pinned to 
 Dask: `--engine dask` on a LocalCluster of 2 single-threaded worker processes (the one `miner classify
 --engine dask` starts), Parquet parts out, against one process classifying the same file into one Parquet
 file, both with the model loaded and warmed up first (start-up timed apart), --dask-runs pairs in turn: the
-median speed-up, next to its goal (>= 1.8x); then once on --dask-large distinct posts, where the first
-meeting of the common words, which each worker pays again (~0.5 s), weighs less. The machine's load average
-is printed: it has 2 cores, and other work on them moves the figures. Figures only: nothing is asserted.
+median speed-up, next to its goal (>= 1.8x), on both inputs and on the distinct posts as CSV (id, text); then
+once on --dask-large distinct posts, where the first meeting of the common words, which each worker pays
+again (~0.35 s), weighs less. The machine's load average is printed: it has 2 cores, and other work on them
+moves the figures. Figures only: nothing is asserted.
 """
 
 from __future__ import annotations
@@ -78,10 +79,18 @@ def demo_texts() -> list[str]:
 
 
 def write_input(path: Path, posts: int, distinct: bool) -> None:
-    with path.open("w", encoding="utf-8") as handle:
-        for i, text in enumerate(islice(cycle(demo_texts()), posts)):
-            record = {"id": f"b{i}", "text": f"{text} #{i}" if distinct else text}
-            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """JSONL, or CSV (id, text) for a .csv path."""
+    records = (
+        {"id": f"b{i}", "text": f"{text} #{i}" if distinct else text}
+        for i, text in enumerate(islice(cycle(demo_texts()), posts))
+    )
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        if path.suffix == ".csv":
+            writer = csv.DictWriter(handle, fieldnames=["id", "text"])
+            writer.writeheader()
+            writer.writerows(records)
+        else:
+            handle.writelines(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
 
 
 def pinned(cpu: int, *command: str) -> subprocess.CompletedProcess[str]:
@@ -163,8 +172,8 @@ def dask_figures(name: str, source: Path, folder: Path, model: Path | None, post
     speedups = []
     for _ in range(runs):
         single_s = single_process_seconds(source, folder / "single.parquet", model)
-        shutil.rmtree(folder / f"parts-{name}", ignore_errors=True)
-        startup_s, dask_s = dask_seconds(source, folder / f"parts-{name}", model)
+        shutil.rmtree(folder / f"parts-{source.stem}", ignore_errors=True)
+        startup_s, dask_s = dask_seconds(source, folder / f"parts-{source.stem}", model)
         speedups.append(single_s / dask_s)
         print(
             f"{name:9s} one process {single_s:6.2f} s = {posts / single_s:7,.0f} posts/s; Dask, 2 workers "
@@ -210,6 +219,9 @@ def main() -> None:
         if not args.no_dask:
             for name, path in inputs.items():
                 dask_figures(name, path, folder, args.model, args.posts, args.dask_runs)
+            as_csv = folder / "distinct.csv"
+            write_input(as_csv, args.posts, distinct=True)
+            dask_figures("dist. CSV", as_csv, folder, args.model, args.posts, args.dask_runs)
             if args.dask_large:
                 large = folder / "large.jsonl"
                 write_input(large, args.dask_large, distinct=True)

@@ -2,13 +2,13 @@
 
 The client reads each input once and cuts it into partitions, each numbered as in the input so that line
 numbers in reject files match the single-process path: whole lines of JSONL (gzip allowed) as raw bytes,
-Parquet record batches, or rows of CSV (gzip allowed) parsed by the single-process reader. A CSV file is not
-cut at byte offsets, as dask.dataframe.read_csv's `blocksize` does: a quoted field may span lines, and a cut
-inside one breaks two rows (with `blocksize=None` it reads a whole file on one worker, in memory); the
-client's streaming reader knows where each row ends, at ~2 µs a row. Workers parse, validate and classify a
-partition with the same code as `miner.batch` and write it to OUT_DIR/part-NNNNN.parquet, numbered in input
-order; they send their rejects back and the client writes them to `<input>.rejected.jsonl`, in input order
-too.
+Parquet record batches, or whole records of CSV (gzip allowed) as raw bytes. A CSV file is not cut at byte
+offsets, as dask.dataframe.read_csv's `blocksize` does: a quoted field may span lines, and a cut inside one
+breaks two rows (with `blocksize=None` it reads a whole file on one worker, in memory). The client runs the
+csv module's reader over the lines only to learn where each record ends (~1 µs a record) and ships the raw
+lines behind the header's. Workers parse, validate and classify a partition with the same code as
+`miner.batch` (the same CSV reader) and write it to OUT_DIR/part-NNNNN.parquet, numbered in input order; they
+send their rejects back and the client writes them to `<input>.rejected.jsonl`, in input order too.
 
 Each worker loads the model once: a worker plugin named after the model file's path and content hash loads
 it and warms it up (`miner.batch.warm_up`) when registered, or when a worker joins later, and is registered
@@ -21,6 +21,7 @@ A whole-document JSON file cannot be cut without parsing it whole: it stays with
 from __future__ import annotations
 
 import asyncio
+import csv
 import hashlib
 import io
 import logging
@@ -30,7 +31,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import dask
 import pyarrow as pa
@@ -42,10 +43,10 @@ from miner.errors import BadInput, MinerError, ModelError
 from miner.modelfile import model_file
 from miner.predict import load_predictor
 from miner.sources.files import (
+    CSV_FIELD_LIMIT,
     READ_ERRORS,
     ProgressFn,
     RawRecord,
-    batched,
     check_inputs,
     detect_format,
     open_binary,
@@ -133,12 +134,18 @@ class ParquetPart:
 
 @dataclass(frozen=True, slots=True)
 class CsvPart:
-    """CSV rows the client parsed with the single-process reader: fields, line numbers, unreadable rows."""
+    """Whole CSV records as raw bytes, behind the file's header record; `first_line` is the input's line
+    number of the first line of `data`, `header_lines` the lines the header takes."""
 
-    rows: list[RawRecord]
+    first_line: int
+    header: bytes
+    header_lines: int
+    data: bytes
 
     def records(self) -> Iterator[RawRecord]:
-        return iter(self.rows)
+        for rec in read_csv(io.BytesIO(self.header + self.data)):
+            rec.line += self.first_line - 1 - self.header_lines
+            yield rec
 
 
 Partition = JsonlPart | ParquetPart | CsvPart
@@ -157,13 +164,45 @@ def _jsonl_parts(path: Path, rows: int) -> Iterator[JsonlPart]:
 
 
 def _csv_parts(path: Path, rows: int) -> Iterator[CsvPart]:
-    """`rows` parsed rows at a time, read as a stream (see the module docstring)."""
+    """`rows` records at a time, as raw lines cut where the csv module ends a record (see the module
+    docstring); the workers parse them."""
     with open_binary(path) as handle:
         try:
-            for batch in batched(read_csv(handle), rows):
-                yield CsvPart(batch)
+            records = _csv_record_lines(handle)
+            header = next(records, ())
+            encoded = _raw("".join(header))
+            first = len(header) + 1
+            while batch := list(islice(records, rows)):
+                lines = [line for record in batch for line in record]
+                yield CsvPart(first, encoded, len(header), _raw("".join(lines)))
+                first += len(lines)
         except READ_ERRORS as exc:  # a truncated or corrupt gzip stream
             raise BadInput(f"{path}: read failed ({exc})") from exc
+
+
+def _csv_record_lines(handle: IO[bytes]) -> Iterator[tuple[str, ...]]:
+    """The lines of each CSV record (header first, blank lines with the record after them), split and
+    decoded as `read_csv` reads them, so that its line numbers and rejects come out the same from a part."""
+    csv.field_size_limit(CSV_FIELD_LIMIT)
+    text = io.TextIOWrapper(handle, encoding="utf-8", errors="surrogateescape", newline="")
+    pulled: list[str] = []
+
+    def lines() -> Iterator[str]:
+        for line in text:
+            pulled.append(line)
+            yield line
+
+    try:
+        for _ in csv.reader(lines()):  # every line ends up in a record: blank ones are empty records
+            yield tuple(pulled)
+            pulled.clear()
+    finally:
+        text.detach()  # the caller owns `handle`
+
+
+def _raw(text: str) -> bytes:
+    """Lines back to the input's bytes, invalid UTF-8 included (decoded with surrogateescape)."""
+    return text.encode("utf-8", "surrogateescape")
 
 
 def _parquet_parts(path: Path, rows: int) -> Iterator[ParquetPart]:

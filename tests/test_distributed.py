@@ -163,19 +163,22 @@ def test_parquet_rows_are_numbered_across_partitions(
     assert rows == expected
 
 
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
 def test_csv_rows_and_rejects_match_the_single_process_path(
-    cluster: LocalCluster, predictor: Predictor, tmp_path: Path
+    cluster: LocalCluster, predictor: Predictor, tmp_path: Path, newline: str
 ) -> None:
-    # Quoted fields spanning lines, rows without an id (their line number stands in), and unreadable rows,
-    # spread over partitions: the same rows, ids and rejects as one process.
+    # Quoted fields spanning lines, rows without an id (their line number stands in), blank lines, and
+    # unreadable rows, spread over partitions, with each kind of line break: the same rows, ids and rejects as
+    # one process.
     texts = list(islice(_texts(), 600))
-    lines = ["author,body"]
+    lines = ['"author\nname",body']  # a header over two lines
     for i, text in enumerate(texts):
-        body = text.replace('"', '""') + ("\nsuite sur une autre ligne" if i % 7 == 0 else "")
+        body = text.replace('"', '""') + (f"{newline}suite sur une autre ligne" if i % 7 == 0 else "")
         lines.append(f'a{i},"{body}"')
     lines[100] = "a100"  # no text
     lines[200] = 'a200,"x",too many fields'
-    raw = ("\n".join(lines) + "\n").encode()
+    lines[250] = ""
+    raw = (newline.join(lines) + newline).encode()
     raw = raw.replace(b"a300,", b"a300,\xff", 1)  # invalid UTF-8
     path = tmp_path / "posts.csv.gz"
     path.write_bytes(gzip.compress(raw))
@@ -185,7 +188,7 @@ def test_csv_rows_and_rejects_match_the_single_process_path(
     )  # fmt: skip
     expected, expected_rejects = _single_process(predictor, path, tmp_path / "single", Columns(text="body"))
     assert summary.parts == 5 and summary.inputs[0].rejected == 3
-    assert _parts(tmp_path / "out") == expected and len(expected) == len(texts) - 3
+    assert _parts(tmp_path / "out") == expected and len(expected) == len(texts) - 4
     assert Path(summary.inputs[0].reject_path).read_text() == expected_rejects
 
 
