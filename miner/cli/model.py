@@ -237,7 +237,10 @@ def classify_cmd(
     ] = None,
     engine: Annotated[
         ClassifyEngine,
-        typer.Option(help="single: this process; dask: JSONL/Parquet inputs in partitions on Dask."),
+        typer.Option(
+            help="single: this process; dask: JSONL, CSV or Parquet files in partitions on a Dask cluster "
+            "(worth it for large inputs of mostly distinct posts)."
+        ),
     ] = ClassifyEngine.single,
     scheduler: Annotated[
         str | None,
